@@ -1,0 +1,1 @@
+"""Contracts shared by every component: wire schemas, the artifact manifest, logging setup."""

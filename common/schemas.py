@@ -1,0 +1,161 @@
+"""Request and response models for the three HTTP services (the wire contract)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+MAX_QUESTION_CHARS = 2000
+MAX_BATCH_QUESTIONS = 64
+MAX_RETRIEVE_K = 1000
+MAX_RANK_CANDIDATES = 1000
+MAX_RECOMMEND_K = 100
+
+Question = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS),
+]
+AnswerId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class _Strict(BaseModel):
+    # Unknown fields are rejected so that a typo ("questoin") is a 422, not silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- retrieval -------------------------------------------------------------------------------
+
+
+class RetrieveRequest(_Strict):
+    """Either one `question` or a batch of `questions`."""
+
+    question: Question | None = None
+    questions: Annotated[list[Question], Field(min_length=1, max_length=MAX_BATCH_QUESTIONS)] | None = None
+    k: int = Field(10, ge=1, le=MAX_RETRIEVE_K, description="Candidates per question.")
+    include_text: bool = Field(True, description="Return each candidate's answer text.")
+    include_embedding: bool = Field(
+        False, description="Return each question's embedding (lets the ranking stage skip re-encoding)."
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> RetrieveRequest:
+        if (self.question is None) == (self.questions is None):
+            raise ValueError("give exactly one of 'question' or 'questions'")
+        return self
+
+    def all_questions(self) -> list[str]:
+        return [self.question] if self.question is not None else list(self.questions or [])
+
+
+class RetrievedAnswer(BaseModel):
+    id: str
+    rank: int = Field(description="1-based position in the retrieval order.")
+    score: float = Field(description="Cosine similarity between question and answer embeddings.")
+    text: str | None = None
+
+
+class RetrievalResult(BaseModel):
+    question: str
+    candidates: list[RetrievedAnswer]
+    embedding: list[float] | None = None
+
+
+class RetrieveResponse(BaseModel):
+    artifact_version: str
+    results: list[RetrievalResult]
+
+
+class AnswersRequest(_Strict):
+    ids: Annotated[list[AnswerId], Field(min_length=1, max_length=MAX_RANK_CANDIDATES)]
+
+
+class AnswerRecord(BaseModel):
+    id: str
+    text: str
+    score: float | None = Field(None, description="The answer's votes in the source data, if any.")
+
+
+class AnswersResponse(BaseModel):
+    artifact_version: str
+    answers: list[AnswerRecord]
+
+
+# --- ranking ---------------------------------------------------------------------------------
+
+
+class RankCandidate(_Strict):
+    id: AnswerId
+    retrieval_score: float | None = None
+
+
+class RankRequest(_Strict):
+    question: Question
+    candidates: Annotated[list[RankCandidate], Field(min_length=1, max_length=MAX_RANK_CANDIDATES)]
+    question_embedding: list[float] | None = Field(
+        None, description="The question's embedding from the retrieval stage; encoded here if absent."
+    )
+    top_k: int | None = Field(None, ge=1, le=MAX_RANK_CANDIDATES, description="Return only the best top_k.")
+    include_text: bool = True
+    artifact_version: str | None = Field(
+        None, description="If set, refuse (409) unless the ranking service serves this artifact version."
+    )
+
+
+class RankedAnswer(BaseModel):
+    id: str
+    score: float = Field(description="Reranker score (higher is better).")
+    rank: int
+    retrieval_score: float
+    retrieval_rank: int
+    text: str | None = None
+
+
+class RankResponse(BaseModel):
+    artifact_version: str
+    candidates: list[RankedAnswer]
+
+
+# --- gateway ---------------------------------------------------------------------------------
+
+
+class RecommendRequest(_Strict):
+    question: Question
+    k: int = Field(10, ge=1, le=MAX_RECOMMEND_K, description="Answers to return.")
+    candidates: int = Field(100, ge=1, le=MAX_RANK_CANDIDATES, description="Retrieved candidates to rerank.")
+
+    @model_validator(mode="after")
+    def _enough_candidates(self) -> RecommendRequest:
+        if self.candidates < self.k:
+            raise ValueError("'candidates' must be at least 'k'")
+        return self
+
+
+class Recommendation(BaseModel):
+    id: str
+    text: str
+    score: float = Field(description="Final score: reranker score, or retrieval score when not reranked.")
+    retrieval_rank: int
+    retrieval_score: float
+
+
+class RecommendResponse(BaseModel):
+    question: str
+    artifact_version: str
+    reranked: bool
+    degraded_reason: str | None = Field(None, description="Why reranking was skipped, when it was.")
+    answers: list[Recommendation]
+    timings_ms: dict[str, float]
+
+
+# --- shared ----------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    artifact_version: str | None = None
+    detail: str | None = None

@@ -1,0 +1,1 @@
+"""Public entry point: question -> retrieval -> ranking -> recommended answers, with graceful degradation."""

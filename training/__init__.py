@@ -1,0 +1,1 @@
+"""Training job: data loading, models, training, evaluation and export."""

@@ -1,0 +1,38 @@
+"""Training job configuration: every knob of one run, recorded in the manifest via its fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from retrieval_service.index import DEFAULT_FACTORY
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eli5"
+
+
+class TrainConfig(BaseModel):
+    """Args of `python -m training` (see `--help`)."""
+
+    train: list[str] = Field(min_length=1)
+    eval: list[str] = []
+    out: Path = Path("artifacts")
+    epochs: int = Field(0, ge=0, description="Encoder fine-tuning epochs (0 = off-the-shelf MiniLM).")
+    finetune_batch_size: int = Field(32, ge=2)
+    finetune_learning_rate: float = Field(2e-5, gt=0)
+    max_length: int = Field(256, ge=8, le=512)
+    embed_batch_size: int = Field(32, ge=1)
+    index_factory: str = DEFAULT_FACTORY
+    candidates: int = Field(100, ge=2, le=1000, description="Retrieved candidates per question the reranker sees.")
+    reranker_epochs: int = Field(30, ge=1)
+    reranker_batch_size: int = Field(32, ge=1)
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5)
+    seed: int = 0
+    force: bool = False
+
+    def fingerprint(self) -> str:
+        """Hash of what changes the artifacts (data paths and output dir excluded)."""
+        relevant = self.model_dump(exclude={"train", "eval", "out", "force"}, mode="json")
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]

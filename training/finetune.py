@@ -1,0 +1,138 @@
+"""Fine-tune the retrieval encoder on question -> answer pairs with in-batch negatives.
+
+Multiple-negatives ranking loss: for a batch of (question, answer) pairs, each question must pick
+its own answer among all answers in the batch (softmax over scaled cosine similarities), plus an
+optional symmetric answer -> question term. Pairs that share an answer, or near-identical
+questions, are masked so a true positive is never pushed away as a negative.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from retrieval_service.encoder import SentenceEncoder
+
+logger = logging.getLogger(__name__)
+
+
+def mnrl_loss(
+    q: tf.Tensor,
+    a: tf.Tensor,
+    same: tf.Tensor,
+    scale: float | tf.Tensor = 20.0,
+    symmetric: bool = True,
+) -> tf.Tensor:
+    """Multiple-negatives ranking loss with false-negative masking.
+
+    Args:
+        q: (batch, dim) L2-normalised question vectors.
+        a: (batch, dim) L2-normalised answer vectors; a[i] answers q[i].
+        same: (batch, batch) bool, True where pair j's answer must not count as a negative for
+            question i (same answer id or duplicate question). The diagonal is ignored.
+        scale: inverse temperature applied to cosine similarities.
+        symmetric: also score answers -> questions.
+
+    Returns:
+        Scalar mean loss.
+    """
+    n = tf.shape(q)[0]
+    eye = tf.eye(n, dtype=tf.bool)
+    masked = tf.logical_and(same, tf.logical_not(eye))  # (batch, batch)
+    logits = tf.matmul(q, a, transpose_b=True) * scale  # (batch, batch)
+    logits = tf.where(masked, tf.constant(-1e9, logits.dtype), logits)
+    labels = tf.range(n)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+    if symmetric:
+        logits_t = tf.where(tf.transpose(masked), tf.constant(-1e9, logits.dtype), tf.transpose(logits))
+        loss_t = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits_t))
+        loss = (loss + loss_t) / 2
+    return loss
+
+
+def false_negative_mask(answer_ids: Sequence[str], question_keys: Sequence[str]) -> np.ndarray:
+    """(batch, batch) True where two pairs share an answer or a normalised question."""
+    a = np.asarray(answer_ids)
+    k = np.asarray(question_keys)
+    return (a[:, None] == a[None, :]) | (k[:, None] == k[None, :])
+
+
+def fine_tune(
+    encoder: SentenceEncoder,
+    questions: Sequence[str],
+    answers: Sequence[str],
+    answer_ids: Sequence[str],
+    epochs: int,
+    batch_size: int = 32,
+    learning_rate: float = 2e-5,
+    scale: float = 20.0,
+    max_answer_length: int = 256,
+    seed: int = 0,
+    validate: Callable[[], float] | None = None,
+) -> list[dict[str, float]]:
+    """Train the encoder in place; keep the weights of the best epoch by `validate()` (higher is better).
+
+    Returns:
+        One record per epoch: loss and validation score.
+    """
+    if epochs <= 0:
+        return []
+    if not len(questions) == len(answers) == len(answer_ids):
+        raise ValueError("questions, answers and answer_ids must have the same length")
+    from tqdm.auto import tqdm
+
+    rng = random.Random(seed)
+    tf.random.set_seed(seed)
+    q_tokens = encoder.tokenize(questions)
+    a_tokens = [ids[:max_answer_length] for ids in encoder.tokenize(answers)]
+    keys = [" ".join(q.lower().split()) for q in questions]
+    variables = encoder.backbone.trainable_variables
+    optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=0.01)
+    spec = tf.TensorSpec([None, None], tf.int32)
+
+    @tf.function(input_signature=[spec, spec, spec, spec, tf.TensorSpec([None, None], tf.bool)], reduce_retracing=True)
+    def step(qi, qm, ai, am, same):
+        with tf.GradientTape() as tape:
+            qv = encoder.embed_tokens(qi, qm, training=True)  # (batch, dim)
+            av = encoder.embed_tokens(ai, am, training=True)  # (batch, dim)
+            loss = mnrl_loss(qv, av, same, scale=scale)
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss
+
+    history: list[dict[str, float]] = []
+    best_score, best_weights = -np.inf, None
+    if validate is not None:
+        best_score = validate()
+        best_weights = encoder.backbone.get_weights()
+        logger.info("fine-tune: validation before training %.4f", best_score)
+    order = list(range(len(questions)))
+    for epoch in range(1, epochs + 1):
+        rng.shuffle(order)
+        losses = []
+        bar = tqdm(range(0, len(order), batch_size), desc=f"fine-tune epoch {epoch}/{epochs}", unit="batch")
+        for start in bar:
+            rows = order[start : start + batch_size]
+            if len(rows) < 2:
+                continue
+            qi, qm = encoder.pad([q_tokens[i] for i in rows])
+            ai, am = encoder.pad([a_tokens[i] for i in rows])
+            same = false_negative_mask([answer_ids[i] for i in rows], [keys[i] for i in rows])
+            loss = float(step(qi, qm, ai, am, same))
+            losses.append(loss)
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        record = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else float("nan")}
+        if validate is not None:
+            record["validation"] = validate()
+            if record["validation"] > best_score:
+                best_score, best_weights = record["validation"], encoder.backbone.get_weights()
+        logger.info("fine-tune epoch %d: %s", epoch, record)
+        history.append(record)
+    if best_weights is not None:
+        encoder.backbone.set_weights(best_weights)
+    return history

@@ -1,0 +1,120 @@
+"""Train the Keras reranker on hard negatives mined from the retrieval stage's own candidates."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import numpy.typing as npt
+import tensorflow as tf
+
+from ranking_service.features import NUM_FEATURES, AnswerTable, candidate_features
+from ranking_service.model import Reranker
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CandidateLists:
+    """Per-query candidate lists with features. Shapes: features (n, c, F), rows (n, c), q (n, dim)."""
+
+    features: npt.NDArray[np.float32]
+    rows: npt.NDArray[np.int64]
+    question_embeddings: npt.NDArray[np.float32]
+
+
+def build_lists(
+    queries: Sequence[str],
+    question_embeddings: npt.NDArray[np.float32],
+    candidate_rows: npt.NDArray[np.int64],
+    table: AnswerTable,
+) -> CandidateLists:
+    """Compute the features of every query's retrieved candidates (the serving code path)."""
+    n, c = candidate_rows.shape
+    features = np.empty((n, c, NUM_FEATURES), dtype=np.float32)
+    for i, query in enumerate(queries):
+        features[i], _ = candidate_features(query, question_embeddings[i], candidate_rows[i], table)
+    return CandidateLists(features, candidate_rows, question_embeddings.astype(np.float32))
+
+
+def _dataset(lists: CandidateLists, labels, table_tensor, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+    ds = tf.data.Dataset.from_tensor_slices((lists.features, lists.question_embeddings, lists.rows, labels))
+    if shuffle:
+        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+
+    def to_inputs(features, question, rows, label):
+        # Gather answer vectors per batch instead of materialising (n, c, dim) up front.
+        return {"features": features, "question": question, "answers": tf.gather(table_tensor, rows)}, label
+
+    return ds.batch(batch_size).map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
+def train_reranker(
+    lists: CandidateLists,
+    gold_rows: npt.NDArray[np.int64],
+    table: AnswerTable,
+    epochs: int = 30,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+    verbose: int = 2,
+) -> tuple[Reranker, dict[str, list[float]]]:
+    """Listwise training: softmax over each list, the gold answer as target.
+
+    Lists whose gold answer was not retrieved teach nothing about ordering and are dropped.
+    The best epoch is chosen on a validation slice of the training queries (never the eval set).
+    """
+    hits = lists.rows == gold_rows[:, None]  # (n, c)
+    keep = hits.any(axis=1)
+    if keep.sum() < 2:
+        raise ValueError(f"only {int(keep.sum())} training questions have their answer among the candidates")
+    kept = CandidateLists(lists.features[keep], lists.rows[keep], lists.question_embeddings[keep])
+    labels = hits[keep].argmax(axis=1).astype(np.int32)
+    logger.info("reranker: %d of %d lists contain the gold answer", int(keep.sum()), len(keep))
+
+    keras.utils.set_random_seed(seed)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    n_val = max(1, int(len(labels) * validation_fraction))
+    val, tr = order[:n_val], order[n_val:]
+
+    def subset(idx):
+        return CandidateLists(kept.features[idx], kept.rows[idx], kept.question_embeddings[idx])
+
+    model = Reranker(num_features=NUM_FEATURES, embedding_dim=table.embeddings.shape[1])
+    model.adapt(kept.features[tr])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="top1")],
+    )
+    table_tensor = tf.constant(table.embeddings)
+    history = model.fit(
+        _dataset(subset(tr), labels[tr], table_tensor, batch_size, True, seed),
+        validation_data=_dataset(subset(val), labels[val], table_tensor, batch_size, False, seed),
+        epochs=epochs,
+        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=4, restore_best_weights=True)],
+        verbose=verbose,
+    )
+    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def rerank(model: Reranker, lists: CandidateLists, table: AnswerTable, batch_size: int = 256) -> npt.NDArray[np.int64]:
+    """Candidate rows re-sorted by reranker score, best first: (n, c)."""
+    out = np.empty_like(lists.rows)
+    call = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+    for start in range(0, len(lists.rows), batch_size):
+        sl = slice(start, start + batch_size)
+        scores = call(
+            {
+                "features": tf.constant(lists.features[sl]),
+                "question": tf.constant(lists.question_embeddings[sl]),
+                "answers": tf.constant(table.embeddings[lists.rows[sl]]),
+            }
+        ).numpy()  # (batch, c)
+        order = np.argsort(-scores, axis=1, kind="stable")
+        out[sl] = np.take_along_axis(lists.rows[sl], order, axis=1)
+    return out
