@@ -27,8 +27,10 @@ logger = logging.getLogger(__name__)
 _FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 _SCHEMAS = "ELI5 (title, answers{text, ...}) or flat (question, answer)"
 _DEAD_ANSWERS = frozenset({"", "[deleted]", "[removed]"})
-_LOAD_STATS = ("rows_read", "answers_dropped", "questions_without_answer", "questions_without_title", "duplicate_questions")
-_CORPUS_STATS = ("train_duplicates", "eval_duplicates", "eval_leaked_from_train", "answers_shared", "answer_id_conflicts")
+# Keys of Pairs.stats and Corpus.stats (which also holds the load stats as train_*/eval_*, and train/eval/answers).
+_LOAD_STATS = ("rows_read", "answers_dropped", "questions_without_answer", "questions_without_title")
+_LOAD_STATS += ("duplicate_questions", "pairs")
+_CORPUS_STATS = ("train_duplicates", "eval_duplicates", "eval_leaked_from_train", "answers_shared", "id_conflicts")
 _URL_PLACEHOLDER = re.compile(r"_URL_(\d+)_")
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
 _INLINE_SPACE = re.compile(r"[^\S\n]+")  # any whitespace but a newline
@@ -98,7 +100,7 @@ def load_pairs(sources: Sequence[str]) -> Pairs:
     """
     if not sources:
         raise DataError("no data sources given")
-    stats = Counter(dict.fromkeys(_LOAD_STATS + ("pairs",), 0))
+    stats = Counter(dict.fromkeys(_LOAD_STATS, 0))
     pairs: list[QAPair] = []
     seen: set[_Key] = set()
     for source in sources:
@@ -163,7 +165,7 @@ def build_corpus(train: Sequence[QAPair], eval: Sequence[QAPair]) -> Corpus:
             continue
         if answer.id in ids:  # one explicit id on two different texts
             answer = replace(answer, id=_hash_id("a", answer.text))
-            counts["answer_id_conflicts"] += 1
+            counts["id_conflicts"] += 1
         pool[key] = answer
         ids.add(answer.id)
 
@@ -173,7 +175,8 @@ def build_corpus(train: Sequence[QAPair], eval: Sequence[QAPair]) -> Corpus:
 
     counts.update(train=len(kept_train), eval=len(kept_eval), answers=len(pool))
     logger.info("built corpus: %s", _summary(counts))
-    stats = {f"{split}_{k}": v for split, given in (("train", train), ("eval", eval)) for k, v in _stats_of(given).items()}
+    loaded = (("train", _stats_of(train)), ("eval", _stats_of(eval)))
+    stats = {f"{split}_{key}": value for split, counted in loaded for key, value in counted.items()}
     kept_train, kept_eval = [shared(p) for p in kept_train], [shared(p) for p in kept_eval]
     return Corpus(answers=list(pool.values()), train=kept_train, eval=kept_eval, stats={**stats, **counts})
 
