@@ -36,6 +36,15 @@ class VersionMismatch(ServiceError):
     status_code = 409
 
 
+class StartupError(SystemExit, Exception):
+    """A service cannot start (bad artifact bundle); the message is one line saying why and what to run.
+
+    A `SystemExit`, so the process exits with that message. Also an `Exception`, so when raised in a
+    lifespan it reaches the caller unchanged: anyio (under Starlette's TestClient) re-raises any
+    other `BaseException` inside its event loop, which surfaces as a bare `CancelledError`.
+    """
+
+
 class Utf8BodyRoute(APIRoute):
     """An `APIRoute` that rejects a body that isn't UTF-8 with a 422 naming the body.
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from common import manifest as mf
-from common.errors import install_error_handlers
+from common.errors import StartupError, install_error_handlers
 from common.logs import setup_logging
 from ranking_service.config import RankingSettings
 
@@ -42,7 +42,7 @@ def create_app(settings: RankingSettings | None = None) -> FastAPI:
         try:
             ranker = Ranker.load(bundle, verify_checksums=settings.verify_checksums)
         except mf.ArtifactError as exc:
-            raise SystemExit(f"ranking service cannot start: {exc}") from None
+            raise StartupError(f"ranking service cannot start: {exc}") from None
         ranker.warm_up()
         app.state.ranker = ranker
         yield

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from common import manifest as mf
-from common.errors import install_error_handlers
+from common.errors import StartupError, install_error_handlers
 from common.logs import setup_logging
 from retrieval_service.config import RetrievalSettings
 
@@ -47,7 +47,7 @@ def create_app(settings: RetrievalSettings | None = None) -> FastAPI:
         try:
             retriever = Retriever.load(bundle, verify_checksums=settings.verify_checksums)
         except mf.ArtifactError as exc:
-            raise SystemExit(f"retrieval service cannot start: {exc}") from None
+            raise StartupError(f"retrieval service cannot start: {exc}") from None
         retriever.warm_up()
         app.state.retriever = retriever
         yield

@@ -96,6 +96,7 @@ def train_reranker(
         _dataset(subset(tr), labels[tr], table_tensor, batch_size, True, seed),
         validation_data=_dataset(subset(val), labels[val], table_tensor, batch_size, False, seed),
         epochs=epochs,
+        shuffle=False,  # the tf.data pipeline shuffles
         callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=4, restore_best_weights=True)],
         verbose=verbose,
     )

@@ -1,0 +1,52 @@
+"""The contrastive loss: in-batch negatives with false-negative masking."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from training.finetune import false_negative_mask, mnrl_loss
+
+
+def unit(rows):
+    x = np.asarray(rows, dtype=np.float32)
+    return tf.constant(x / np.linalg.norm(x, axis=1, keepdims=True))
+
+
+def test_mask_marks_shared_answers_and_duplicate_questions():
+    mask = false_negative_mask(["a", "b", "a", "c"], ["q1", "q2", "q3", "q2"])
+    expected = np.array(
+        [[1, 0, 1, 0],
+         [0, 1, 0, 1],
+         [1, 0, 1, 0],
+         [0, 1, 0, 1]], dtype=bool)
+    assert (mask == expected).all()
+
+
+def test_masked_duplicate_is_not_a_negative():
+    # Pairs 0 and 2 share one answer: without masking, question 0 is pushed away from answer 2,
+    # which is its own answer too.
+    q = unit([[1, 0, 0], [0, 1, 0], [1, 0, 0.01]])
+    a = unit([[1, 0, 0], [0, 1, 0], [1, 0, 0]])
+    no_mask = tf.constant(np.eye(3, dtype=bool))
+    mask = tf.constant(false_negative_mask(["x", "y", "x"], ["q0", "q1", "q2"]))
+    unmasked = float(mnrl_loss(q, a, no_mask, scale=20.0, symmetric=False))
+    masked = float(mnrl_loss(q, a, mask, scale=20.0, symmetric=False))
+    # Hand computation for the masked case: each row's only remaining negative is orthogonal.
+    logits = 20.0 * (q.numpy() @ a.numpy().T)
+    expected = np.mean([
+        -logits[0, 0] + np.log(np.exp(logits[0, 0]) + np.exp(logits[0, 1])),
+        -logits[1, 1] + np.log(np.exp(logits[1, 0]) + np.exp(logits[1, 1]) + np.exp(logits[1, 2])),
+        -logits[2, 2] + np.log(np.exp(logits[2, 1]) + np.exp(logits[2, 2])),
+    ])
+    assert masked == pytest.approx(expected, rel=1e-5)
+    # Unmasked, rows 0 and 2 each split their probability between two identical answers: log 2.
+    assert unmasked == pytest.approx(2 * np.log(2) / 3, rel=1e-3)
+
+
+def test_symmetric_loss_averages_both_directions():
+    q = unit([[1, 0.2], [0.1, 1]])
+    a = unit([[1, 0], [0, 1]])
+    mask = tf.constant(np.eye(2, dtype=bool))
+    one_way = float(mnrl_loss(q, a, mask, symmetric=False))
+    reverse = float(mnrl_loss(a, q, mask, symmetric=False))
+    assert float(mnrl_loss(q, a, mask, symmetric=True)) == pytest.approx((one_way + reverse) / 2, rel=1e-5)
