@@ -8,12 +8,13 @@ EVAL      ?= $(DATA_DIR)/dev.jsonl
 ARTIFACTS ?= artifacts
 EPOCHS    ?= 0
 TRAIN_ARGS ?=
+BENCH_ARGS ?=
 export HF_HUB_OFFLINE = 1
 export KERAS_BACKEND = tensorflow
 export TF_CPP_MIN_LOG_LEVEL = 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install train serve run test test-fast compose-config up down clean
+.PHONY: help install train serve run test test-fast compose-config up down clean bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -42,6 +43,9 @@ test: install ## the whole test suite (unit, app, end-to-end, real data when ../
 
 test-fast: install ## unit and app tests only (no trained bundle, no processes)
 	$(PY) -m pytest -q -m "not slow"
+
+bench: install ## latency/throughput/memory of the stack on ARTIFACTS (or a running one) vs in-process; BENCH_ARGS=--help
+	$(PY) -m benchmarks --artifacts $(ARTIFACTS) $(BENCH_ARGS)
 
 compose-config: ## validate docker-compose.yml (needs Debian's docker-compose)
 	docker-compose config -q && docker-compose --profile train config -q && echo "docker-compose.yml is valid"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
@@ -11,7 +13,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from common.schemas import ErrorResponse
+
 logger = logging.getLogger(__name__)
+
+# What a malformed request gets, documented on every route of a service's router
+# (`APIRouter(responses=ERROR_RESPONSES)`), so clients and the fuzz tests know these answers.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Body JSON that cannot be parsed here (e.g. nested too deeply)"},
+    413: {"model": ErrorResponse, "description": "Request body over the service's size limit"},
+    422: {"model": ErrorResponse, "description": "Malformed request (a list of problems) or bad values (a message)"},
+}
 
 
 class ServiceError(Exception):
@@ -33,6 +45,12 @@ class InvalidInput(ServiceError):
 
 
 class VersionMismatch(ServiceError):
+    status_code = 409
+
+
+class ReloadRefused(ServiceError):
+    """A new artifact bundle failed to load; the service keeps serving the old one."""
+
     status_code = 409
 
 
@@ -73,16 +91,34 @@ class Utf8BodyRoute(APIRoute):
         return route_handler
 
 
+def _encodable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+# What a request can smuggle into an error message that JSON cannot carry: undecodable bytes, lone
+# surrogates ("\ud800" is valid JSON, not encodable UTF-8), NaN and Infinity (Python's parser accepts
+# them, strict JSON does not), exception objects.
+_JSON_SAFE: dict[Any, Callable[[Any], Any]] = {
+    bytes: lambda b: b.decode("utf-8", "replace"),
+    str: _encodable,
+    float: lambda x: x if math.isfinite(x) else str(x),
+    Exception: lambda exc: _encodable(str(exc)),
+}
+
+
+def _safe(detail: Any) -> Any:
+    return jsonable_encoder(detail, custom_encoder=_JSON_SAFE)
+
+
 async def service_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    return JSONResponse({"detail": _safe(exc.detail)}, status_code=exc.status_code)
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422 shape, made safe for undecodable bytes and exception objects in the errors."""
+    """FastAPI's 422 shape, made safe for whatever the request put into the errors (see `_JSON_SAFE`)."""
     assert isinstance(exc, RequestValidationError)
-    safe = {bytes: lambda b: b.decode("utf-8", "replace"), Exception: str}
-    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(exc.errors(), custom_encoder=safe)})
+    return JSONResponse(status_code=422, content={"detail": _safe(exc.errors())})
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:

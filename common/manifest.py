@@ -11,6 +11,7 @@ A training run writes one directory per artifact version::
         answer_embeddings.npy  <- (n_answers, dim) float32, L2-normalised
         index.faiss
         lexical.npz            <- BM25 matrix + vocabulary for the reranker features
+        answer_stats.npz       <- per-answer reranker inputs computed offline (hubness)
         reranker.keras
         metrics.json  report.md  recall_at_k.png
 
@@ -38,6 +39,7 @@ ANSWERS_FILE = "answers.jsonl"
 EMBEDDINGS_FILE = "answer_embeddings.npy"
 INDEX_FILE = "index.faiss"
 LEXICAL_FILE = "lexical.npz"
+ANSWER_STATS_FILE = "answer_stats.npz"
 RERANKER_FILE = "reranker.keras"
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 MAX_QUESTION_CHARS = 2000
 MAX_BATCH_QUESTIONS = 64
@@ -12,16 +13,29 @@ MAX_RETRIEVE_K = 1000
 MAX_RANK_CANDIDATES = 1000
 MAX_RECOMMEND_K = 100
 
+# C0 and C1 control characters and DEL; ordinary whitespace (tab, newline, carriage return) is fine.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _no_control_characters(text: str) -> str:
+    found = _CONTROL.search(text)
+    if found:
+        raise ValueError(f"contains the control character U+{ord(found.group()):04X} at position {found.start()}")
+    return text
+
+
 Question = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS),
+    AfterValidator(_no_control_characters),
 ]
 AnswerId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class _Strict(BaseModel):
-    # Unknown fields are rejected so that a typo ("questoin") is a 422, not silently ignored.
-    model_config = ConfigDict(extra="forbid")
+    # Unknown fields are rejected so that a typo ("questoin") is a 422, not silently ignored; NaN and
+    # Infinity (which Python's JSON parser accepts) are a 422 naming the field, not a number.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # --- retrieval -------------------------------------------------------------------------------
@@ -151,6 +165,20 @@ class RecommendResponse(BaseModel):
 # --- shared ----------------------------------------------------------------------------------
 
 
+class ValidationIssue(BaseModel):
+    """One problem with a request, as FastAPI reports it (`input` and `ctx` may follow)."""
+
+    loc: list[str | int] = Field(description="Where: e.g. [\"body\", \"question\"].")
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error: a message, or (for a malformed request) the list of problems with it."""
+
+    detail: str | list[ValidationIssue]
+
+
 class Health(BaseModel):
     status: str
 
@@ -159,3 +187,11 @@ class Readiness(BaseModel):
     status: str
     artifact_version: str | None = None
     detail: str | None = None
+
+
+class ReloadResponse(BaseModel):
+    status: Literal["reloaded", "unchanged"] = Field(
+        description="'reloaded': a new bundle is served now; 'unchanged': CURRENT names the served one."
+    )
+    artifact_version: str = Field(description="The version served from now on.")
+    previous_version: str

@@ -6,13 +6,13 @@ import asyncio
 
 from fastapi import APIRouter, Response
 
-from common.errors import Utf8BodyRoute
+from common.errors import ERROR_RESPONSES, Utf8BodyRoute
 from common.schemas import Health, Readiness, RecommendRequest, RecommendResponse
 from gateway import pipeline
 from gateway.clients import ServiceClient, UpstreamError
 from gateway.dependencies import RankingDep, RetrievalDep
 
-router = APIRouter(route_class=Utf8BodyRoute)
+router = APIRouter(route_class=Utf8BodyRoute, responses=ERROR_RESPONSES)
 
 
 @router.post("/v1/recommend", response_model=RecommendResponse)

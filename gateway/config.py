@@ -5,6 +5,8 @@ from typing import Annotated
 from pydantic import Field, HttpUrl, NonNegativeInt, PositiveFloat, PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.limits import DEFAULT_GATEWAY_MAX_BODY_BYTES
+
 
 class GatewaySettings(BaseSettings):
     """Where the two stages live and how long the gateway waits for them."""
@@ -22,5 +24,6 @@ class GatewaySettings(BaseSettings):
     # Extra attempts after a connect error only (the request never reached the service, and
     # retrieve/rank are read-only anyway); never after a timeout or an error response.
     retries: Annotated[int, Field(ge=0, le=5)] = 1
+    max_body_bytes: NonNegativeInt = DEFAULT_GATEWAY_MAX_BODY_BYTES  # larger request bodies get 413
     host: str = "127.0.0.1"
     port: PositiveInt = 8000

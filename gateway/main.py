@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from common.errors import install_error_handlers
+from common.limits import BodySizeLimit
 from common.logs import setup_logging
 from gateway.api import router
 from gateway.clients import (
@@ -67,6 +68,7 @@ def create_app(
     app = FastAPI(title="Answer recommender gateway", version="1.0.0", lifespan=lifespan)
     app.include_router(router)
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(UpstreamError, upstream_error_handler)
     return app
 

@@ -57,7 +57,7 @@ async def recommend(req: RecommendRequest, retrieval: RetrievalClient, ranking: 
         reranked, reason = False, str(exc)
         timings["rank"] = _ms_since(rank_started)
         logger.warning("serving retrieval order (ranking gave up after %.1f ms): %s", timings["rank"], reason)
-        answers = await _retrieval_order(req, result, version, retrieval, timings)
+        answers, version = await _retrieval_order(req, result, version, retrieval, timings)
     timings.setdefault("rank", _ms_since(rank_started))
     timings["total"] = _ms_since(started)
     return RecommendResponse(
@@ -117,19 +117,26 @@ async def _retrieval_order(
     version: str,
     retrieval: RetrievalClient,
     timings: dict[str, float],
-) -> list[Recommendation]:
-    """The retrieval top k as recommendations, with texts from retrieval's answer store."""
+) -> tuple[list[Recommendation], str]:
+    """The retrieval top k as recommendations, with texts from retrieval's answer store, and the
+    artifact version they all come from."""
     top = sorted(result.candidates, key=lambda c: c.rank)[: req.k]
     if not top:
-        return []
+        return [], version
     started = time.perf_counter()
     try:
         store = await retrieval.answers([c.id for c in top])
-        if store.artifact_version != version:
-            raise UpstreamFailed(
-                "retrieval", f"artifact version changed from {version!r} to {store.artifact_version!r} mid-request"
+        if store.artifact_version == version:
+            texts = {a.id: a.text for a in store.answers}
+        else:
+            # Retrieval swapped artifact versions (a hot reload) between the two calls. Never mix
+            # them: take the new version's top k, texts included, from one call.
+            logger.info(
+                "retrieval moved from artifact %s to %s mid-request; retrieving again", version, store.artifact_version
             )
-        texts = {a.id: a.text for a in store.answers}
+            fresh = await retrieval.retrieve(req.question, k=req.k, include_text=True)
+            version, top = fresh.artifact_version, sorted(fresh.results[0].candidates, key=lambda c: c.rank)[: req.k]
+            texts = {c.id: c.text for c in top if c.text is not None}
         missing = [c.id for c in top if c.id not in texts]
         if missing:
             raise UpstreamFailed("retrieval", f"no text for {len(missing)} answer ids, e.g. {missing[0]!r}")
@@ -141,7 +148,7 @@ async def _retrieval_order(
     return [
         Recommendation(id=c.id, text=texts[c.id], score=c.score, retrieval_rank=c.rank, retrieval_score=c.score)
         for c in top
-    ]
+    ], version
 
 
 def _ms_since(started: float) -> float:

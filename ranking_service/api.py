@@ -1,14 +1,14 @@
 """HTTP endpoints of the ranking service."""
 
-import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from common.errors import InvalidInput, Utf8BodyRoute, VersionMismatch
+from common.errors import ERROR_RESPONSES, InvalidInput, Utf8BodyRoute
 from common.schemas import Health, RankedAnswer, RankRequest, RankResponse, Readiness
-from ranking_service.dependencies import RankerDep
+from ranking_service.dependencies import BatcherDep
+from ranking_service.ranker import RankQuery
 
-router = APIRouter(route_class=Utf8BodyRoute)
+router = APIRouter(route_class=Utf8BodyRoute, responses=ERROR_RESPONSES)
 
 
 @router.post(
@@ -16,37 +16,27 @@ router = APIRouter(route_class=Utf8BodyRoute)
     response_model=RankResponse,
     responses={409: {"description": "artifact_version differs from the served one"}},
 )
-def rank(body: RankRequest, ranker: RankerDep) -> RankResponse:
+async def rank(body: RankRequest, batcher: BatcherDep) -> RankResponse:
     """Rescore candidate answers for a question with the reranker; best first."""
-    served = ranker.manifest.artifact_version
-    if body.artifact_version is not None and body.artifact_version != served:
-        raise VersionMismatch(f"request is for artifact version {body.artifact_version}, this service serves {served}")
     ids = [c.id for c in body.candidates]
     if len(set(ids)) != len(ids):
         raise InvalidInput("candidate ids must be unique")
-    rows, unknown = ranker.store.rows(ids)
-    if unknown:
-        raise InvalidInput(f"unknown candidate ids: {', '.join(unknown[:20])}" + (" ..." if len(unknown) > 20 else ""))
-    embedding = None
-    if body.question_embedding is not None:
-        if len(body.question_embedding) != ranker.dim:
-            raise InvalidInput(f"question_embedding has {len(body.question_embedding)} values, expected {ranker.dim}")
-        embedding = np.asarray(body.question_embedding, dtype=np.float32)
-        if not np.isfinite(embedding).all() or not 0.5 < float(np.linalg.norm(embedding)) < 1.5:
-            raise InvalidInput("question_embedding must be a finite, L2-normalised vector")
-    order, scores, dense, dense_rank = ranker.rank(body.question, rows, embedding)
-    top = order[: body.top_k] if body.top_k else order
-    store = ranker.store
+    # Checks against the bundle (version, ids, embedding) and the model call run in the batcher's
+    # thread, on the ranker that serves the batch; its errors come back for this request alone.
+    query = RankQuery(body.question, ids, body.question_embedding, body.artifact_version)
+    r = await batcher.submit(query)
+    top = r.order[: body.top_k] if body.top_k else r.order
+    store = r.ranker.store  # the version that ranked it, even if a reload swapped it since
     return RankResponse(
-        artifact_version=served,
+        artifact_version=r.ranker.manifest.artifact_version,
         candidates=[
             RankedAnswer(
                 id=ids[i],
-                score=float(scores[i]),
+                score=float(r.scores[i]),
                 rank=position,
-                retrieval_score=float(dense[i]),
-                retrieval_rank=int(dense_rank[i]),
-                text=store.texts[rows[i]] if body.include_text else None,
+                retrieval_score=float(r.dense[i]),
+                retrieval_rank=int(r.dense_rank[i]),
+                text=store.texts[r.rows[i]] if body.include_text else None,
             )
             for position, i in enumerate(top, start=1)
         ],
@@ -62,7 +52,7 @@ def healthz() -> Health:
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 def readyz(request: Request):
     """Artifacts are loaded and the model is warmed up."""
-    ranker = getattr(request.app.state, "ranker", None)
-    if ranker is None:
+    slot = getattr(request.app.state, "artifacts", None)
+    if slot is None or not slot.loaded:
         return JSONResponse(Readiness(status="loading").model_dump(), status_code=503)
-    return Readiness(status="ready", artifact_version=ranker.manifest.artifact_version)
+    return Readiness(status="ready", artifact_version=slot.current.version)

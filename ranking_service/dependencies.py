@@ -4,15 +4,18 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from common.batching import MicroBatcher
 from common.errors import NotReady
-from ranking_service.ranker import Ranker
+from ranking_service.ranker import Ranking, RankQuery
+
+LOADING = "ranking service is still loading its artifacts"
 
 
-def get_ranker(request: Request) -> Ranker:
-    ranker = getattr(request.app.state, "ranker", None)
-    if ranker is None:
-        raise NotReady("ranking service is still loading its artifacts")
-    return ranker
+def get_batcher(request: Request) -> MicroBatcher[RankQuery, Ranking]:
+    batcher = getattr(request.app.state, "batcher", None)
+    if batcher is None:
+        raise NotReady(LOADING)
+    return batcher
 
 
-RankerDep = Annotated[Ranker, Depends(get_ranker)]
+BatcherDep = Annotated[MicroBatcher[RankQuery, Ranking], Depends(get_batcher)]

@@ -26,6 +26,7 @@ FEATURE_NAMES = (
     "answer_length_log",
     "answer_votes_log",
     "has_votes",
+    "answer_hubness",
 )
 NUM_FEATURES = len(FEATURE_NAMES)
 
@@ -38,18 +39,20 @@ class AnswerTable:
         embeddings: (n, dim) L2-normalised answer vectors (the same ones the FAISS index holds).
         bm25: BM25 weights of the answer texts.
         votes: (n,) answer score in the source data, NaN where unknown.
+        hubness: (n,) mean cosine of the answer to its nearest training questions, its own
+            question excluded (see training.reranker.answer_hubness).
     """
 
     embeddings: npt.NDArray[np.float32]
     bm25: BM25
     votes: npt.NDArray[np.float32]
+    hubness: npt.NDArray[np.float32]
 
     def __post_init__(self) -> None:
         n = self.embeddings.shape[0]
-        if self.bm25.matrix.shape[0] != n or self.votes.shape[0] != n:
-            raise ValueError(
-                f"answer table rows disagree: embeddings {n}, bm25 {self.bm25.matrix.shape[0]}, votes {self.votes.shape[0]}"
-            )
+        sizes = {"bm25": self.bm25.matrix.shape[0], "votes": self.votes.shape[0], "hubness": self.hubness.shape[0]}
+        if any(size != n for size in sizes.values()):
+            raise ValueError(f"answer table rows disagree: embeddings {n}, " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
 
 
 def _rank_log(scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -93,6 +96,7 @@ def candidate_features(
             np.log1p(table.bm25.doc_lengths[rows]),
             np.where(has_votes, np.sign(votes) * np.log1p(np.abs(np.nan_to_num(votes))), 0.0),
             has_votes.astype(np.float32),
+            table.hubness[rows],
         ],
         axis=1,
     ).astype(np.float32)  # (c, NUM_FEATURES)

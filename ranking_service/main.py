@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 
 from common import manifest as mf
+from common.admin import router as admin_router
+from common.batching import MicroBatcher
 from common.errors import StartupError, install_error_handlers
+from common.limits import BodySizeLimit
 from common.logs import setup_logging
+from common.reloading import ArtifactSlot
 from ranking_service.config import RankingSettings
 
 logger = logging.getLogger(__name__)
@@ -37,25 +43,46 @@ def create_app(settings: RankingSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         configure_threads(settings.tf_threads)
-        from ranking_service.ranker import Ranker
+        from ranking_service.ranker import Ranker, rank_batch
 
+        def load(path: Path) -> Ranker:
+            ranker = Ranker.load(path, verify_checksums=settings.verify_checksums)
+            ranker.warm_up()
+            return ranker
+
+        slot = ArtifactSlot(settings.artifacts_dir, load, name="ranking")
         try:
-            ranker = Ranker.load(bundle, verify_checksums=settings.verify_checksums)
+            slot.load_initial(bundle)
         except mf.ArtifactError as exc:
             raise StartupError(f"ranking service cannot start: {exc}") from None
-        ranker.warm_up()
-        app.state.ranker = ranker
-        yield
-        app.state.ranker = None
+        # A batch takes the served ranker once: one batch, one artifact version, even mid-reload.
+        batcher = MicroBatcher(
+            lambda queries: rank_batch(slot.current.value, queries),
+            max_size=settings.batch_max_size,
+            max_wait_s=settings.batch_max_wait_ms / 1000,
+            name="ranking-batch",
+        )
+        batcher.start()
+        watcher = asyncio.create_task(slot.watch(settings.reload_poll_s)) if settings.reload_poll_s > 0 else None
+        app.state.artifacts, app.state.batcher = slot, batcher
+        try:
+            yield
+        finally:
+            app.state.artifacts = app.state.batcher = None
+            if watcher is not None:
+                watcher.cancel()
+            await batcher.aclose()
 
     app = FastAPI(title="Ranking service", version="1", lifespan=lifespan,
                   description="Stage 2: rerank retrieved answer candidates with a Keras model.")
-    app.state.ranker = None
+    app.state.artifacts = app.state.batcher = None
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     from ranking_service.api import router
 
     app.include_router(router)
+    app.include_router(admin_router)
     return app
 
 

@@ -9,6 +9,7 @@ a softmax over each question's retrieved candidates, the gold answer being the t
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -136,6 +137,26 @@ class RerankerScorer:
         self, query: str, query_embedding: npt.NDArray[np.float32], rows: npt.NDArray[np.int64]
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Reranker scores and dense (retrieval) scores for one query's candidate rows, each (c,)."""
-        features, answers = candidate_features(query, query_embedding, rows, self.table)
-        scores = self._call(features[None], query_embedding[None].astype(np.float32), answers[None])
-        return scores.numpy()[0], features[:, 0]
+        return self.score_many([(query, query_embedding, rows)])[0]
+
+    def score_many(
+        self, queries: Sequence[tuple[str, npt.NDArray[np.float32], npt.NDArray[np.int64]]]
+    ) -> list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]]:
+        """`score` for several (query, query_embedding, rows) at once, in order.
+
+        Features are per query (numpy); queries with the same number of candidates share one model
+        call, stacked without padding, so each gets the scores it would get alone.
+        """
+        prepared = [candidate_features(query, embedding, rows, self.table) for query, embedding, rows in queries]
+        by_length: dict[int, list[int]] = {}
+        for i, (_, _, rows) in enumerate(queries):
+            by_length.setdefault(len(rows), []).append(i)
+        out: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None] = [None] * len(queries)
+        for members in by_length.values():
+            features = np.stack([prepared[i][0] for i in members])  # (b, c, F)
+            questions = np.stack([queries[i][1] for i in members]).astype(np.float32)  # (b, dim)
+            answers = np.stack([prepared[i][1] for i in members])  # (b, c, dim)
+            scores = self._call(features, questions, answers).numpy()  # (b, c)
+            for j, i in enumerate(members):
+                out[i] = (scores[j], prepared[i][0][:, 0])
+        return out  # type: ignore[return-value]  # every slot is filled above

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy.typing as npt
 
 from common import manifest as mf
 from common.answers import AnswerStore
+from common.errors import InvalidInput, ServiceError, VersionMismatch
 from ranking_service.features import FEATURE_NAMES, AnswerTable
 from ranking_service.lexical import BM25
 from ranking_service.model import RerankerScorer, load_reranker
@@ -18,7 +20,9 @@ from retrieval_service.encoder import SentenceEncoder, TextEncoder
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_FILES = (mf.ENCODER_DIR, mf.RERANKER_FILE, mf.EMBEDDINGS_FILE, mf.LEXICAL_FILE, mf.ANSWERS_FILE)
+REQUIRED_FILES = (
+    mf.ENCODER_DIR, mf.RERANKER_FILE, mf.EMBEDDINGS_FILE, mf.LEXICAL_FILE, mf.ANSWER_STATS_FILE, mf.ANSWERS_FILE
+)
 
 
 @dataclass
@@ -45,7 +49,8 @@ class Ranker:
         embeddings = np.load(bundle / mf.EMBEDDINGS_FILE)
         votes = np.asarray([np.nan if s is None else s for s in store.scores], dtype=np.float32)
         try:
-            table = AnswerTable(embeddings=embeddings, bm25=BM25.load(bundle / mf.LEXICAL_FILE), votes=votes)
+            table = AnswerTable(embeddings=embeddings, bm25=BM25.load(bundle / mf.LEXICAL_FILE), votes=votes,
+                                 hubness=np.load(bundle / mf.ANSWER_STATS_FILE)["hubness"])
             scorer = RerankerScorer(load_reranker(bundle / mf.RERANKER_FILE), table)
         except ValueError as exc:
             raise mf.ArtifactError(f"inconsistent bundle {bundle}: {exc}. {mf.HOW_TO_FIX}") from None
@@ -71,17 +76,96 @@ class Ranker:
             order (indices into `rows`, best first), reranker scores, dense scores, and each
             candidate's 1-based rank by dense score (the retrieval order), all of length len(rows).
         """
-        if question_embedding is None:
-            question_embedding = self.encoder.encode([question])[0]
-        row_array = np.asarray(rows, dtype=np.int64)
-        scores, dense = self.scorer.score(question, question_embedding.astype(np.float32), row_array)
-        order = np.argsort(-scores, kind="stable")
-        dense_rank = np.empty(len(rows), dtype=np.int64)
-        dense_rank[np.argsort(-dense, kind="stable")] = np.arange(1, len(rows) + 1)
-        return order, scores, dense, dense_rank
+        return self.rank_many([(question, rows, question_embedding)])[0]
+
+    def rank_many(
+        self, requests: Sequence[tuple[str, list[int], npt.NDArray[np.float32] | None]]
+    ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]]:
+        """`rank` for several (question, rows, question_embedding) at once: questions without an
+        embedding are encoded in one call, and the reranker scores the lists together."""
+        missing = [i for i, (_, _, embedding) in enumerate(requests) if embedding is None]
+        encoded = dict(zip(missing, self.encoder.encode([requests[i][0] for i in missing]))) if missing else {}
+        scored = self.scorer.score_many(
+            [
+                (question, np.asarray(encoded[i] if embedding is None else embedding, dtype=np.float32),
+                 np.asarray(rows, dtype=np.int64))
+                for i, (question, rows, embedding) in enumerate(requests)
+            ]
+        )
+        out = []
+        for scores, dense in scored:
+            order = np.argsort(-scores, kind="stable")
+            dense_rank = np.empty(len(dense), dtype=np.int64)
+            dense_rank[np.argsort(-dense, kind="stable")] = np.arange(1, len(dense) + 1)
+            out.append((order, scores, dense, dense_rank))
+        return out
+
+    def check(self, query: RankQuery) -> tuple[list[int], npt.NDArray[np.float32] | None]:
+        """A request's candidate rows and question embedding, validated against this bundle.
+
+        Raises:
+            VersionMismatch: the request is for another artifact version.
+            InvalidInput: unknown candidate ids, or an embedding of the wrong size or not unit length.
+        """
+        served = self.manifest.artifact_version
+        if query.artifact_version is not None and query.artifact_version != served:
+            raise VersionMismatch(
+                f"request is for artifact version {query.artifact_version}, this service serves {served}"
+            )
+        rows, unknown = self.store.rows(query.ids)
+        if unknown:
+            more = " ..." if len(unknown) > 20 else ""
+            raise InvalidInput(f"unknown candidate ids: {', '.join(unknown[:20])}{more}")
+        if query.embedding is None:
+            return rows, None
+        if len(query.embedding) != self.dim:
+            raise InvalidInput(f"question_embedding has {len(query.embedding)} values, expected {self.dim}")
+        embedding = np.asarray(query.embedding, dtype=np.float32)
+        if not np.isfinite(embedding).all() or not 0.5 < float(np.linalg.norm(embedding)) < 1.5:
+            raise InvalidInput("question_embedding must be a finite, L2-normalised vector")
+        return rows, embedding
 
     def warm_up(self) -> None:
         """Trace the reranker (and question encoder) graphs before the first request."""
         n = len(self.store)
         for size in (1, min(n, 100)):
             self.rank("warm up question", list(range(size)), None)
+
+
+@dataclass(frozen=True)
+class RankQuery:
+    """One /v1/rank request's share of a batch (validated against the bundle that serves it)."""
+
+    question: str
+    ids: list[str]
+    embedding: list[float] | None = None
+    artifact_version: str | None = None
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """One request's ranked candidates, and the ranker (artifact version) that produced them."""
+
+    ranker: Ranker
+    rows: list[int]  # the candidates' rows in ranker.store, in request order
+    order: npt.NDArray[np.int64]  # indices into rows, best first
+    scores: npt.NDArray[np.float32]
+    dense: npt.NDArray[np.float32]
+    dense_rank: npt.NDArray[np.int64]
+
+
+def rank_batch(ranker: Ranker, queries: list[RankQuery]) -> list[Ranking | ServiceError]:
+    """Serve several requests with one `rank_many`; a request that fails its checks gets its own error."""
+    out: list[Ranking | ServiceError | None] = [None] * len(queries)
+    valid: list[tuple[int, list[int], npt.NDArray[np.float32] | None]] = []
+    for i, query in enumerate(queries):
+        try:
+            rows, embedding = ranker.check(query)
+        except ServiceError as exc:
+            out[i] = exc
+        else:
+            valid.append((i, rows, embedding))
+    ranked = ranker.rank_many([(queries[i].question, rows, embedding) for i, rows, embedding in valid])
+    for (i, rows, _), (order, scores, dense, dense_rank) in zip(valid, ranked):
+        out[i] = Ranking(ranker, rows, order, scores, dense, dense_rank)
+    return out  # type: ignore[return-value]  # every slot filled above

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from common.errors import InvalidInput, Utf8BodyRoute
+from common.errors import ERROR_RESPONSES, InvalidInput, Utf8BodyRoute
 from common.schemas import (
     AnswerRecord,
     AnswersRequest,
@@ -15,19 +15,21 @@ from common.schemas import (
     RetrieveRequest,
     RetrieveResponse,
 )
-from retrieval_service.dependencies import RetrieverDep
+from retrieval_service.dependencies import BatcherDep, RetrieverDep
+from retrieval_service.retriever import Query
 
-router = APIRouter(route_class=Utf8BodyRoute)
+router = APIRouter(route_class=Utf8BodyRoute, responses=ERROR_RESPONSES)
 
 
-# Plain `def` endpoints: encoding and search are CPU work, so they run in the threadpool and never
-# block the event loop.
+# Encoding and search are CPU work: the endpoint hands them to the batcher (one worker thread,
+# concurrent requests encoded together) and only awaits here, so the event loop never runs them.
 @router.post("/v1/retrieve", response_model=RetrieveResponse)
-def retrieve(body: RetrieveRequest, retriever: RetrieverDep) -> RetrieveResponse:
+async def retrieve(body: RetrieveRequest, batcher: BatcherDep) -> RetrieveResponse:
     """Encode one question (or a batch) and return the k nearest answers by cosine similarity."""
     questions = body.all_questions()
-    embeddings = retriever.encode(questions)  # (n, dim)
-    scores, rows = retriever.search(embeddings, body.k)  # (n, k) each
+    hits = await batcher.submit(Query(questions=questions, k=body.k))
+    # Everything below comes from the retriever that served the batch, even if a reload swapped it since.
+    retriever, embeddings, scores, rows = hits.retriever, hits.embeddings, hits.scores, hits.rows
     store = retriever.store
     results = []
     for i, question in enumerate(questions):
@@ -68,7 +70,7 @@ def healthz() -> Health:
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 def readyz(request: Request):
     """Artifacts are loaded and the model is warmed up."""
-    retriever = getattr(request.app.state, "retriever", None)
-    if retriever is None:
+    slot = getattr(request.app.state, "artifacts", None)
+    if slot is None or not slot.loaded:
         return JSONResponse(Readiness(status="loading").model_dump(), status_code=503)
-    return Readiness(status="ready", artifact_version=retriever.manifest.artifact_version)
+    return Readiness(status="ready", artifact_version=slot.current.version)

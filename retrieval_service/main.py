@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 
 from common import manifest as mf
+from common.admin import router as admin_router
+from common.batching import MicroBatcher
 from common.errors import StartupError, install_error_handlers
+from common.limits import BodySizeLimit
 from common.logs import setup_logging
+from common.reloading import ArtifactSlot
 from retrieval_service.config import RetrievalSettings
 
 logger = logging.getLogger(__name__)
@@ -42,25 +48,47 @@ def create_app(settings: RetrievalSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         configure_threads(settings.tf_threads, settings.faiss_threads)
-        from retrieval_service.retriever import Retriever
+        from retrieval_service.retriever import Retriever, retrieve_batch
 
+        def load(path: Path) -> Retriever:
+            retriever = Retriever.load(path, verify_checksums=settings.verify_checksums)
+            retriever.warm_up()
+            return retriever
+
+        slot = ArtifactSlot(settings.artifacts_dir, load, name="retrieval")
         try:
-            retriever = Retriever.load(bundle, verify_checksums=settings.verify_checksums)
+            slot.load_initial(bundle)
         except mf.ArtifactError as exc:
             raise StartupError(f"retrieval service cannot start: {exc}") from None
-        retriever.warm_up()
-        app.state.retriever = retriever
-        yield
-        app.state.retriever = None
+        # A batch takes the served retriever once: one batch, one artifact version, even mid-reload.
+        batcher = MicroBatcher(
+            lambda queries: retrieve_batch(slot.current.value, queries),
+            max_size=settings.batch_max_size,
+            max_wait_s=settings.batch_max_wait_ms / 1000,
+            name="retrieval-batch",
+            weight=lambda query: len(query.questions),
+        )
+        batcher.start()
+        watcher = asyncio.create_task(slot.watch(settings.reload_poll_s)) if settings.reload_poll_s > 0 else None
+        app.state.artifacts, app.state.batcher = slot, batcher
+        try:
+            yield
+        finally:
+            app.state.artifacts = app.state.batcher = None
+            if watcher is not None:
+                watcher.cancel()
+            await batcher.aclose()
 
     app = FastAPI(title="Retrieval service", version="1", lifespan=lifespan,
                   description="Stage 1: dense retrieval of answer candidates for a question.")
-    app.state.retriever = None
+    app.state.artifacts = app.state.batcher = None
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     from retrieval_service.api import router
 
     app.include_router(router)
+    app.include_router(admin_router)
     return app
 
 

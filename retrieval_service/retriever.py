@@ -61,3 +61,47 @@ class Retriever:
         """Trace the encoder graph and touch the index so the first real request is not slow."""
         for batch in (["warm up"], ["warm up question one", "a second, longer warm-up question about trees"]):
             self.search(self.encode(batch), 10)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One request's share of a batch: its questions and how many candidates each wants."""
+
+    questions: list[str]
+    k: int
+
+
+@dataclass(frozen=True)
+class Hits:
+    """One request's results, and the retriever (artifact version) that produced them.
+
+    Rows index `retriever.store`; -1 marks an empty slot (fewer answers than k).
+    """
+
+    retriever: Retriever
+    embeddings: npt.NDArray[np.float32]  # (n_questions, dim)
+    scores: npt.NDArray[np.float32]  # (n_questions, k)
+    rows: npt.NDArray[np.int64]  # (n_questions, k)
+
+
+def retrieve_batch(retriever: Retriever, queries: list[Query]) -> list[Hits]:
+    """Serve several requests with one encoder call, and one search per distinct k.
+
+    Searching each k separately gives every request the neighbours a search of its own would, for
+    any index type (approximate indexes may reorder when asked for more neighbours).
+    """
+    bounds = np.cumsum([0] + [len(query.questions) for query in queries])  # request i: bounds[i]:bounds[i+1]
+    embeddings = retriever.encode([question for query in queries for question in query.questions])  # (n, dim)
+    by_k: dict[int, list[int]] = {}
+    for i, query in enumerate(queries):
+        by_k.setdefault(query.k, []).append(i)
+    hits: list[Hits | None] = [None] * len(queries)
+    for k, members in by_k.items():
+        picked = np.concatenate([np.arange(bounds[i], bounds[i + 1]) for i in members])
+        scores, rows = retriever.search(embeddings[picked], k)  # (len(picked), k) each
+        offset = 0
+        for i in members:
+            own = slice(offset, offset + len(queries[i].questions))
+            hits[i] = Hits(retriever, embeddings[bounds[i] : bounds[i + 1]], scores[own], rows[own])
+            offset = own.stop
+    return hits  # type: ignore[return-value]  # every slot filled above

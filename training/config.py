@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -20,15 +21,28 @@ class TrainConfig(BaseModel):
     eval: list[str] = []
     out: Path = Path("artifacts")
     epochs: int = Field(0, ge=0, description="Encoder fine-tuning epochs (0 = off-the-shelf MiniLM).")
-    finetune_batch_size: int = Field(32, ge=2)
+    finetune_mode: Literal["question", "both"] = Field(
+        "question",
+        description="'question': tune the question side against the frozen answer vectors, every training "
+        "answer a negative (fast); 'both': tune both sides with in-batch negatives (slow on a CPU).",
+    )
+    finetune_batch_size: int = Field(64, ge=2)
     finetune_learning_rate: float = Field(2e-5, gt=0)
+    finetune_patience: int = Field(2, ge=1, description="Stop after this many epochs without validation gain.")
     max_length: int = Field(256, ge=8, le=512)
     embed_batch_size: int = Field(32, ge=1)
     index_factory: str = DEFAULT_FACTORY
     candidates: int = Field(100, ge=2, le=1000, description="Retrieved candidates per question the reranker sees.")
     reranker_epochs: int = Field(30, ge=1)
     reranker_batch_size: int = Field(32, ge=1)
-    validation_fraction: float = Field(0.1, gt=0, lt=0.5)
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5, description="Training questions for model selection.")
+    holdout_fraction: float = Field(
+        0.1, ge=0, lt=0.5, description="Training questions held out from all training, evaluated like the eval set."
+    )
+    reranker_fraction: float = Field(
+        0.3, gt=0, lt=0.9, description="With fine-tuning: training questions kept from the encoder for the reranker."
+    )
+    hubness_k: int = Field(10, ge=1)
     seed: int = 0
     force: bool = False
 

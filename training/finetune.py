@@ -91,7 +91,10 @@ def fine_tune(
     q_tokens = encoder.tokenize(questions)
     a_tokens = [ids[:max_answer_length] for ids in encoder.tokenize(answers)]
     keys = [" ".join(q.lower().split()) for q in questions]
-    variables = encoder.backbone.trainable_variables
+    # The 30k x 384 token embedding is frozen: its optimizer update costs more than the rest of
+    # the step on a CPU, and ELI5 is too small to move a general-purpose vocabulary usefully.
+    frozen = {id(v) for v in encoder.backbone.get_layer("token_embedding").trainable_variables}
+    variables = [v for v in encoder.backbone.trainable_variables if id(v) not in frozen]
     optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=0.01)
     spec = tf.TensorSpec([None, None], tf.int32)
 
@@ -135,4 +138,110 @@ def fine_tune(
         history.append(record)
     if best_weights is not None:
         encoder.backbone.set_weights(best_weights)
+    return history
+
+
+def bank_loss(
+    q: tf.Tensor,
+    bank: tf.Tensor,
+    positives: tf.Tensor,
+    excluded: tf.Tensor,
+    scale: float | tf.Tensor = 20.0,
+) -> tf.Tensor:
+    """Softmax over a fixed bank of answer vectors (every training answer is a negative).
+
+    Args:
+        q: (batch, dim) L2-normalised question vectors.
+        bank: (n_bank, dim) L2-normalised answer vectors (frozen).
+        positives: (batch,) int, row of each question's own answer in the bank.
+        excluded: (batch, n_bank) bool, True for bank rows that must not count as negatives for
+            that question (the answers of near-identical questions). The positive is never excluded.
+        scale: inverse temperature.
+
+    Returns:
+        Scalar mean loss.
+    """
+    logits = tf.matmul(q, bank, transpose_b=True) * scale  # (batch, n_bank)
+    is_positive = tf.one_hot(positives, tf.shape(bank)[0], on_value=True, off_value=False)  # (batch, n_bank)
+    masked = tf.logical_and(excluded, tf.logical_not(is_positive))
+    logits = tf.where(masked, tf.constant(-1e9, logits.dtype), logits)
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=positives, logits=logits))
+
+
+def fine_tune_question_tower(
+    encoder: SentenceEncoder,
+    questions: Sequence[str],
+    positives: np.ndarray,
+    bank: np.ndarray,
+    excluded: Callable[[np.ndarray], np.ndarray],
+    epochs: int,
+    batch_size: int = 64,
+    learning_rate: float = 2e-5,
+    scale: float = 20.0,
+    seed: int = 0,
+    validate: Callable[[], float] | None = None,
+    patience: int = 2,
+) -> list[dict[str, float]]:
+    """Fine-tune the question side against frozen, precomputed answer vectors.
+
+    Questions are short, so a step costs a fraction of a full two-tower step, and the whole answer
+    bank serves as negatives (hard ones included) instead of only the batch. The answer index built
+    from the off-the-shelf encoder stays valid. The best epoch by `validate()` is kept.
+
+    Args:
+        questions: training questions.
+        positives: (n,) bank row of each question's answer.
+        bank: (n_bank, dim) frozen answer vectors.
+        excluded: maps a batch of question indices to its (batch, n_bank) false-negative mask.
+    """
+    if epochs <= 0:
+        return []
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(seed)
+    tf.random.set_seed(seed)
+    q_tokens = encoder.tokenize(questions)
+    frozen = {id(v) for v in encoder.backbone.get_layer("token_embedding").trainable_variables}
+    variables = [v for v in encoder.backbone.trainable_variables if id(v) not in frozen]
+    optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=0.01)
+    bank_t = tf.constant(bank, dtype=tf.float32)
+    spec = tf.TensorSpec([None, None], tf.int32)
+
+    @tf.function(
+        input_signature=[spec, spec, tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, None], tf.bool)],
+        reduce_retracing=True,
+    )
+    def step(qi, qm, pos, excl):
+        with tf.GradientTape() as tape:
+            qv = encoder.embed_tokens(qi, qm, training=True)  # (batch, dim)
+            loss = bank_loss(qv, bank_t, pos, excl, scale=scale)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    history: list[dict[str, float]] = []
+    best_score = validate() if validate is not None else -np.inf
+    best_weights = encoder.backbone.get_weights()
+    logger.info("question-tower fine-tune: validation before training %.4f", best_score)
+    stale = 0
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(len(questions))
+        losses = []
+        bar = tqdm(range(0, len(order), batch_size), desc=f"fine-tune epoch {epoch}/{epochs}", unit="batch")
+        for start in bar:
+            rows = order[start : start + batch_size]
+            qi, qm = encoder.pad([q_tokens[i] for i in rows])
+            losses.append(float(step(qi, qm, positives[rows].astype(np.int32), excluded(rows))))
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        record = {"epoch": epoch, "loss": float(np.mean(losses))}
+        if validate is not None:
+            record["validation"] = validate()
+            if record["validation"] > best_score:
+                best_score, best_weights, stale = record["validation"], encoder.backbone.get_weights(), 0
+            else:
+                stale += 1
+        logger.info("fine-tune epoch %d: %s", epoch, record)
+        history.append(record)
+        if stale >= patience:
+            break
+    encoder.backbone.set_weights(best_weights)
     return history

@@ -8,48 +8,79 @@ from typing import Any
 from training.metrics import CUTOFFS
 
 TABLE_METRICS = ("recall@1", "recall@3", "recall@5", "recall@10", "recall@20", "recall@100", "mrr@10", "ndcg@10")
+SETS = {"eval": "Eval questions", "train_holdout": "Training questions held out from all training"}
+
+
+def _table(systems: dict[str, dict[str, float]], columns=TABLE_METRICS) -> list[str]:
+    lines = ["| system | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    for name, values in systems.items():
+        lines.append(f"| {name} | " + " | ".join(f"{values[m]:.4f}" for m in columns) + " |")
+    return lines
 
 
 def markdown_report(metrics: dict[str, Any]) -> str:
-    """Table of every system side by side, with pool size, query count and step timings."""
-    systems: dict[str, dict[str, float]] = metrics["systems"]
+    """Every system side by side per query set, the low-overlap subset, the ceiling, step timings."""
     lines = [
         "# Evaluation report",
         "",
-        f"Protocol: query = question title; a hit = the question's own first answer; "
-        f"pool = all {metrics['pool_size']:,} corpus answers; {metrics['num_queries']:,} eval queries.",
+        "Protocol: query = question title; a hit = the question's own first answer; pool = every corpus answer. "
+        "precision@K is in metrics.json (one relevant answer per query: precision@K = recall@K / K).",
         "",
-        "| system | " + " | ".join(TABLE_METRICS) + " |",
-        "|---|" + "---:|" * len(TABLE_METRICS),
     ]
-    for name, values in systems.items():
-        lines.append(f"| {name} | " + " | ".join(f"{values[m]:.4f}" for m in TABLE_METRICS) + " |")
-    lines += ["", "precision@K for each system is in metrics.json (one relevant answer per query: recall@K / K).", ""]
+    for key, title in SETS.items():
+        if key not in metrics:
+            continue
+        m = metrics[key]
+        lines += [f"## {title}", "", f"{m['num_queries']:,} queries, pool of {m['pool_size']:,} answers, "
+                  f"reranker over the top {m['reranked_candidates']}.", ""]
+        lines += _table(m["systems"]) + [""]
+        low = m.get("low_overlap")
+        if low and low["systems"]:
+            lines += [f"Questions worded unlike any training question ({low['definition']}): "
+                      f"{low['num_queries']:,} queries.", ""]
+            lines += _table(low["systems"], ("recall@1", "recall@10", "mrr@10")) + [""]
+    if "ceiling" in metrics:
+        c = metrics["ceiling"]
+        lines += ["## Ceiling", "",
+                  f"{c['eval_queries_with_near_duplicate']:.1%} of eval questions have a near-identical question "
+                  f"(title cosine >= {c['near_duplicate_threshold']}) whose first answer is a different corpus entry; "
+                  "for those the single gold label often marks a good answer as a miss.", ""]
+    if metrics.get("fine_tune_history"):
+        lines += ["## Encoder fine-tuning", "", "| epoch | loss | validation MRR@10 |", "|---:|---:|---:|"]
+        lines += [f"| {h['epoch']} | {h['loss']:.4f} | {h.get('validation', float('nan')):.4f} |" for h in metrics["fine_tune_history"]]
+        lines.append("")
     if metrics.get("timings_s"):
         lines += ["## Training time per step", "", "| step | seconds |", "|---|---:|"]
         lines += [f"| {step} | {secs:.1f} |" for step, secs in metrics["timings_s"].items()]
-        lines.append("")
+        lines += [f"| total | {sum(metrics['timings_s'].values()):.1f} |", ""]
     return "\n".join(lines)
 
 
 def recall_plot(metrics: dict[str, Any], path: Path) -> None:
-    """recall@K curves of every system on a log-K axis."""
+    """recall@K curves of every system (solid: eval questions; dashed: held-out training questions)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=120)
-    for name, values in metrics["systems"].items():
-        ax.plot(CUTOFFS, [values[f"recall@{k}"] for k in CUTOFFS], marker="o", label=name)
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    colors = {}
+    for key, style in (("eval", "-"), ("train_holdout", "--")):
+        if key not in metrics:
+            continue
+        for name, values in metrics[key]["systems"].items():
+            line = ax.plot(CUTOFFS, [values[f"recall@{k}"] for k in CUTOFFS], style, marker="o", markersize=4,
+                           color=colors.get(name), label=f"{name} ({'eval' if key == 'eval' else 'held-out train'})")
+            colors[name] = line[0].get_color()
     ax.set_xscale("log")
     ax.set_xticks(CUTOFFS, [str(k) for k in CUTOFFS])
     ax.set_ylim(0, 1)
     ax.set_xlabel("K")
     ax.set_ylabel("recall@K")
-    ax.set_title(f"{metrics['num_queries']:,} queries, pool of {metrics['pool_size']:,} answers")
+    e = metrics["eval"]
+    ax.set_title(f"{e['num_queries']:,} eval queries, pool of {e['pool_size']:,} answers")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -119,3 +119,36 @@ def rerank(model: Reranker, lists: CandidateLists, table: AnswerTable, batch_siz
         order = np.argsort(-scores, axis=1, kind="stable")
         out[sl] = np.take_along_axis(lists.rows[sl], order, axis=1)
     return out
+
+
+def answer_hubness(
+    answer_vectors: npt.NDArray[np.float32],
+    question_vectors: npt.NDArray[np.float32],
+    question_gold_rows: npt.NDArray[np.int64],
+    k: int = 10,
+) -> npt.NDArray[np.float32]:
+    """Mean cosine of each answer to its k nearest training questions, its own question(s) excluded.
+
+    Dense retrievers have "hub" answers that sit close to many questions and are rarely the right
+    one; this is the answer-side term of CSLS (cross-domain similarity local scaling). Excluding
+    the answer's own question keeps train and eval answers on the same footing (an eval answer's
+    question is never among the reference questions) and keeps the feature free of the answer key.
+
+    Returns:
+        (n_answers,) float32.
+    """
+    import faiss
+
+    from retrieval_service.index import as_float32
+
+    index = faiss.IndexFlatIP(question_vectors.shape[1])
+    index.add(as_float32(question_vectors))
+    depth = min(k + 4, index.ntotal)  # a few spare neighbours for the excluded own questions
+    sims, rows = index.search(as_float32(answer_vectors), depth)  # (n_answers, depth) each
+    own = question_gold_rows[rows] == np.arange(len(answer_vectors))[:, None]
+    sims = np.where(own, np.nan, sims)
+    out = np.empty(len(answer_vectors), dtype=np.float32)
+    for i in range(len(answer_vectors)):
+        kept = sims[i][~np.isnan(sims[i])][:k]
+        out[i] = kept.mean() if kept.size else 0.0
+    return out

@@ -166,17 +166,28 @@ def test_unexpected_error_is_a_bare_500(app: FastAPI, retrieval: FakeRetrieval) 
     assert response.json() == {"detail": "internal error"}
 
 
-def test_answer_store_of_another_version_is_an_error(
+def test_retrieval_swapping_versions_mid_request_is_served_from_the_new_version(
     app: FastAPI, retrieval: FakeRetrieval, ranking: FakeRanking
 ) -> None:
+    """A hot reload of retrieval between /v1/retrieve and /v1/answers: the answer is the new version's
+    top k (texts included, one call), never v1's order with v2's texts, and never an error."""
     ranking.failure = "500"
-    retrieval.overrides["/v1/answers"] = httpx.Response(
-        200, json={"artifact_version": "v2", "answers": [{"id": i, "text": "x"} for i in RETRIEVAL_TOP3]}
-    )
+    handle = retrieval.handle
+
+    def swap_after_first_retrieve(path: str, body: dict) -> httpx.Response:
+        response = handle(path, body)
+        if path == "/v1/retrieve":
+            retrieval.artifact_version = "v2"
+        return response
+
+    retrieval.handle = swap_after_first_retrieve
     with TestClient(app) as client:
         response = client.post("/v1/recommend", json=QUESTION)
-    assert response.status_code == 502, response.text
-    assert "artifact version changed from 'v1' to 'v2'" in response.json()["detail"]
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["artifact_version"], body["reranked"]) == ("v2", False)
+    assert [(a["id"], a["text"]) for a in body["answers"]] == [(i, f"text of {i}") for i in RETRIEVAL_TOP3]
+    assert [b["include_text"] for b in retrieval.bodies("/v1/retrieve")] == [False, True]
 
 
 def test_no_candidates_gives_an_empty_answer_list(

@@ -12,7 +12,12 @@ TEXTS = ["cats purr when happy", "dogs bark at night", "the sky is blue because 
 @pytest.fixture
 def table():
     embeddings = np.eye(3, 4, dtype=np.float32)  # answer i points along axis i
-    return AnswerTable(embeddings=embeddings, bm25=BM25.fit(TEXTS), votes=np.array([5, np.nan, -2], dtype=np.float32))
+    return AnswerTable(
+        embeddings=embeddings,
+        bm25=BM25.fit(TEXTS),
+        votes=np.array([5, np.nan, -2], dtype=np.float32),
+        hubness=np.array([0.1, 0.2, 0.3], dtype=np.float32),
+    )
 
 
 def column(features, name):
@@ -38,6 +43,7 @@ def test_lexical_votes_and_length_features(table):
     assert column(features, "answer_votes_log")[0] == pytest.approx(np.log1p(5))
     assert column(features, "answer_votes_log")[2] == pytest.approx(-np.log1p(2))
     assert column(features, "answer_length_log")[2] == pytest.approx(np.log1p(4))  # sky blue because scattering
+    assert np.allclose(column(features, "answer_hubness"), [0.1, 0.2, 0.3])
 
 
 def test_features_do_not_depend_on_candidate_order(table):
@@ -49,4 +55,9 @@ def test_features_do_not_depend_on_candidate_order(table):
 
 def test_table_rows_must_agree():
     with pytest.raises(ValueError, match="disagree"):
-        AnswerTable(embeddings=np.zeros((2, 4), np.float32), bm25=BM25.fit(TEXTS), votes=np.zeros(3, np.float32))
+        AnswerTable(
+            embeddings=np.zeros((2, 4), np.float32),
+            bm25=BM25.fit(TEXTS),
+            votes=np.zeros(3, np.float32),
+            hubness=np.zeros(3, np.float32),
+        )

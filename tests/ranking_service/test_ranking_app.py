@@ -50,7 +50,7 @@ def version(tiny_bundle: Path) -> str:
 @pytest.fixture(scope="module")
 def sky_embedding(client: TestClient) -> list[float]:
     """SKY encoded by the service's own encoder, as the retrieval stage would send it."""
-    return client.app.state.ranker.encoder.encode([SKY])[0].tolist()
+    return client.app.state.artifacts.current.value.encoder.encode([SKY])[0].tolist()
 
 
 def rank(client: TestClient, **body: Any) -> dict[str, Any]:
@@ -133,7 +133,7 @@ def test_given_embedding_gives_the_same_ranking_as_encoding_here(
 
 def test_given_embedding_is_used_instead_of_encoding(client: TestClient, ids: list[str]) -> None:
     """An embedding of another question changes the dense scores: the service trusts what it is sent."""
-    other = client.app.state.ranker.encoder.encode(["Why do we yawn?"])[0].tolist()
+    other = client.app.state.artifacts.current.value.encoder.encode(["Why do we yawn?"])[0].tolist()
     own = rank(client, question=SKY, candidates=candidates_of(ids))["candidates"]
     given = rank(client, question=SKY, candidates=candidates_of(ids), question_embedding=other)["candidates"]
     own_dense = {c["id"]: c["retrieval_score"] for c in own}

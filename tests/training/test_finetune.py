@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from training.finetune import false_negative_mask, mnrl_loss
+from training.finetune import bank_loss, false_negative_mask, mnrl_loss
 
 
 def unit(rows):
@@ -50,3 +50,18 @@ def test_symmetric_loss_averages_both_directions():
     one_way = float(mnrl_loss(q, a, mask, symmetric=False))
     reverse = float(mnrl_loss(a, q, mask, symmetric=False))
     assert float(mnrl_loss(q, a, mask, symmetric=True)) == pytest.approx((one_way + reverse) / 2, rel=1e-5)
+
+
+def test_bank_loss_masks_excluded_rows_but_never_the_positive():
+    q = unit([[1, 0, 0], [0, 1, 0]])
+    bank = unit([[1, 0, 0], [0, 1, 0], [1, 0, 0.01]])  # row 2 is a near-copy of row 0
+    positives = tf.constant([0, 1])
+    excluded = tf.constant([[True, False, True], [False, True, False]])  # row 0's own answer is "excluded" too
+    logits = 20.0 * (q.numpy() @ bank.numpy().T)
+    expected = np.mean([
+        -logits[0, 0] + np.log(np.exp(logits[0, 0]) + np.exp(logits[0, 1])),
+        -logits[1, 1] + np.log(np.exp(logits[1]).sum()),
+    ])
+    assert float(bank_loss(q, bank, positives, excluded)) == pytest.approx(expected, rel=1e-5)
+    unmasked = float(bank_loss(q, bank, positives, tf.zeros((2, 3), tf.bool)))
+    assert unmasked > float(bank_loss(q, bank, positives, excluded)) + 0.2

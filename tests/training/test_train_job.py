@@ -21,18 +21,18 @@ def test_bundle_has_every_artifact_and_a_valid_manifest(tiny_bundle):
     assert manifest.embedding_dim == 384 and manifest.num_answers == 40
     assert manifest.metric == "inner_product" and manifest.normalization == "l2"
     assert manifest.library_versions["faiss-cpu"] != "not installed"
-    assert set(manifest.metrics["systems"]) == {"bm25", "retrieval", "retrieval+rerank"}
+    assert set(manifest.metrics["eval"]["systems"]) == {"bm25", "retrieval (off-the-shelf)", "retrieval + rerank"}
 
 
 def test_metrics_and_report_cover_all_cutoffs(tiny_bundle):
-    metrics = json.loads((tiny_bundle / mf.METRICS_FILE).read_text())
+    metrics = json.loads((tiny_bundle / mf.METRICS_FILE).read_text())["eval"]
     assert metrics["pool_size"] == 40 and metrics["num_queries"] == 8
     for system in metrics["systems"].values():
         for k in (1, 3, 5, 10, 20, 100):
             assert 0 <= system[f"precision@{k}"] <= system[f"recall@{k}"] <= 1
         assert {"mrr@10", "ndcg@10"} <= set(system)
     report = (tiny_bundle / mf.REPORT_FILE).read_text()
-    assert "retrieval+rerank" in report and "pool = all 40" in report
+    assert "retrieval + rerank" in report and "pool of 40 answers" in report and "held out" in report
     assert (tiny_bundle / mf.PLOT_FILE).read_bytes()[:4] == b"\x89PNG"
 
 
