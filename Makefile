@@ -8,6 +8,7 @@ EVAL      ?= $(DATA_DIR)/dev.jsonl
 ARTIFACTS ?= artifacts
 EPOCHS    ?= 0
 TRAIN_ARGS ?=
+SERVE_ARGS ?=
 BENCH_ARGS ?=
 export HF_HUB_OFFLINE = 1
 export KERAS_BACKEND = tensorflow
@@ -34,7 +35,7 @@ train: install ## train on TRAIN/EVAL and publish a bundle in ARTIFACTS (skipped
 	$(PY) -m training --train $(TRAIN) --eval $(EVAL) --out $(ARTIFACTS) --epochs $(EPOCHS) $(TRAIN_ARGS)
 
 serve: install ## start the three services on the bundle in ARTIFACTS (gateway :8000, retrieval :8001, ranking :8002)
-	$(PY) -m launcher --artifacts $(ARTIFACTS)
+	$(PY) -m launcher --artifacts $(ARTIFACTS) $(SERVE_ARGS)
 
 run: train serve ## install, train if needed, then serve: the one command
 

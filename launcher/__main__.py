@@ -11,6 +11,8 @@ from pathlib import Path
 from common import manifest as mf
 from launcher.stack import Stack
 
+MAX_RESTARTS_PER_MINUTE = 3
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m launcher", description=__doc__)
@@ -43,13 +45,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:<9} {url}   (OpenAPI: {url}/docs)", flush=True)
         print(f"try:  curl -s {stack.urls['gateway']}/v1/recommend -H 'content-type: application/json' "
               """-d '{"question": "Why is the sky blue?", "k": 5}'""", flush=True)
-        print("Ctrl-C stops all three.", flush=True)
+        print("Ctrl-C stops all three. A service that exits is restarted; the others keep serving.", flush=True)
+        restarts: dict[str, list[float]] = {}
         while True:
-            for name, process in stack.processes.items():
-                if process.poll() is not None:
-                    print(f"error: {name} service exited with code {process.returncode}; stopping", file=sys.stderr)
-                    return 1
             time.sleep(1)
+            for name, process in list(stack.processes.items()):
+                if process.poll() is None:
+                    continue
+                # Like a process supervisor (compose's restart policy): the gateway degrades while a
+                # stage is down (ranking: retrieval order; retrieval: 503) and recovers by itself.
+                recent = [t for t in restarts.get(name, []) if time.monotonic() - t < 60] + [time.monotonic()]
+                restarts[name] = recent
+                if len(recent) > MAX_RESTARTS_PER_MINUTE:
+                    print(f"error: {name} service keeps exiting (code {process.returncode}); stopping", file=sys.stderr)
+                    return 1
+                print(f"warning: {name} service exited with code {process.returncode}; restarting it", file=sys.stderr, flush=True)
+                stack.start(name)
     except KeyboardInterrupt:
         return 0
     except (RuntimeError, TimeoutError) as exc:

@@ -73,7 +73,7 @@ def create_app(settings: RankingSettings | None = None) -> FastAPI:
                 watcher.cancel()
             await batcher.aclose()
 
-    app = FastAPI(title="Ranking service", version="1", lifespan=lifespan,
+    app = FastAPI(title="Ranking service", version="1.0.0", lifespan=lifespan,
                   description="Stage 2: rerank retrieved answer candidates with a Keras model.")
     app.state.artifacts = app.state.batcher = None
     app.state.settings = settings

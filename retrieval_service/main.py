@@ -79,7 +79,7 @@ def create_app(settings: RetrievalSettings | None = None) -> FastAPI:
                 watcher.cancel()
             await batcher.aclose()
 
-    app = FastAPI(title="Retrieval service", version="1", lifespan=lifespan,
+    app = FastAPI(title="Retrieval service", version="1.0.0", lifespan=lifespan,
                   description="Stage 1: dense retrieval of answer candidates for a question.")
     app.state.artifacts = app.state.batcher = None
     app.state.settings = settings
