@@ -34,8 +34,9 @@ AnswerId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 class _Strict(BaseModel):
     # Unknown fields are rejected so that a typo ("questoin") is a 422, not silently ignored; NaN and
-    # Infinity (which Python's JSON parser accepts) are a 422 naming the field, not a number.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # Infinity (which Python's JSON parser accepts) are a 422 naming the field, not a number; strict
+    # types: "5" or 5.0 for an integer, or 1 for a boolean, is a 422 rather than silently coerced.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 # --- retrieval -------------------------------------------------------------------------------

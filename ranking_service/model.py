@@ -47,9 +47,9 @@ class Reranker(keras.Model):
         self,
         num_features: int,
         embedding_dim: int,
-        projection_dim: int = 64,
-        hidden_units: int = 128,
-        dropout: float = 0.1,
+        projection_dim: int = 32,
+        hidden_units: int = 32,
+        dropout: float = 0.2,
         **kwargs,
     ):
         super().__init__(**kwargs)
