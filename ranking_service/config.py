@@ -1,28 +1,12 @@
 """Ranking service settings (environment prefix RANKING_)."""
 
-from pathlib import Path
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from pydantic import Field, PositiveInt, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from common.limits import DEFAULT_MAX_BODY_BYTES
+from common.settings import ModelServiceSettings
 
 
-class RankingSettings(BaseSettings):
+class RankingSettings(ModelServiceSettings):
     model_config = SettingsConfigDict(env_prefix="RANKING_")
 
-    artifacts_dir: Path = Field(Path("artifacts"), description="A bundle, or a directory with a CURRENT pointer.")
-    host: str = "127.0.0.1"
     port: int = Field(8002, ge=1, le=65535)
-    # All model work runs in the one batch thread, one batch at a time: about tf_threads cores.
-    tf_threads: int = Field(1, ge=1)
-    verify_checksums: bool = True
-    # Micro-batching: concurrent requests are served together by one model call.
-    batch_max_size: PositiveInt = Field(32, description="Most requests reranked in one batch.")
-    batch_max_wait_ms: float = Field(
-        2.0, ge=0, le=1000, description="How long a batch waits for more requests after its first (0: no waiting)."
-    )
-    # Hot reload (see common/reloading.py).
-    admin_token: SecretStr | None = Field(None, description="Bearer token for POST /v1/admin/reload; unset: disabled.")
-    reload_poll_s: float = Field(5.0, ge=0, description="How often to check CURRENT for a new bundle; 0: never.")
-    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=0, description="Larger request bodies get 413.")
