@@ -15,7 +15,7 @@ export KERAS_BACKEND = tensorflow
 export TF_CPP_MIN_LOG_LEVEL = 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install train serve run test test-fast compose-config up down clean bench
+.PHONY: help install lint train serve run test test-fast compose-config up down clean bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ $(VENV)/.installed: requirements/*.txt
 	touch $@
 
 install: $(VENV)/.installed ## create .venv with everything (training, services, tests)
+
+lint: install ## static checks (ruff: unused and undefined names, syntax errors)
+	$(PY) -m ruff check .
 
 train: install ## train on TRAIN/EVAL and publish a bundle in ARTIFACTS (skipped if data and config are unchanged)
 	$(PY) -m training --train $(TRAIN) --eval $(EVAL) --out $(ARTIFACTS) --epochs $(EPOCHS) $(TRAIN_ARGS)

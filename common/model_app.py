@@ -13,7 +13,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from common import manifest as mf
 from common.admin import router as admin_router
@@ -21,7 +22,25 @@ from common.batching import MicroBatcher
 from common.errors import StartupError, install_error_handlers
 from common.limits import BodySizeLimit
 from common.reloading import ArtifactSlot
+from common.schemas import Health, Readiness
 from common.settings import ModelServiceSettings
+
+probes = APIRouter()
+
+
+@probes.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """The process is alive."""
+    return Health(status="ok")
+
+
+@probes.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+def readyz(request: Request):
+    """Artifacts are loaded and the model is warmed up."""
+    slot = getattr(request.app.state, "artifacts", None)
+    if slot is None or not slot.loaded:
+        return JSONResponse(Readiness(status="loading").model_dump(), status_code=503)
+    return Readiness(status="ready", artifact_version=slot.current.version)
 
 
 def set_tf_threads(n: int) -> None:
@@ -94,5 +113,6 @@ def create_model_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(router)
+    app.include_router(probes)
     app.include_router(admin_router)
     return app

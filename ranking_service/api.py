@@ -1,10 +1,9 @@
 """HTTP endpoints of the ranking service."""
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter
 
 from common.errors import ERROR_RESPONSES, InvalidInput, Utf8BodyRoute
-from common.schemas import Health, RankedAnswer, RankRequest, RankResponse, Readiness
+from common.schemas import RankedAnswer, RankRequest, RankResponse
 from ranking_service.dependencies import BatcherDep
 from ranking_service.ranker import RankQuery
 
@@ -42,17 +41,3 @@ async def rank(body: RankRequest, batcher: BatcherDep) -> RankResponse:
         ],
     )
 
-
-@router.get("/healthz", response_model=Health)
-def healthz() -> Health:
-    """The process is alive."""
-    return Health(status="ok")
-
-
-@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-def readyz(request: Request):
-    """Artifacts are loaded and the model is warmed up."""
-    slot = getattr(request.app.state, "artifacts", None)
-    if slot is None or not slot.loaded:
-        return JSONResponse(Readiness(status="loading").model_dump(), status_code=503)
-    return Readiness(status="ready", artifact_version=slot.current.version)

@@ -1,15 +1,12 @@
 """HTTP endpoints of the retrieval service."""
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter
 
 from common.errors import ERROR_RESPONSES, InvalidInput, Utf8BodyRoute
 from common.schemas import (
     AnswerRecord,
     AnswersRequest,
     AnswersResponse,
-    Health,
-    Readiness,
     RetrievalResult,
     RetrievedAnswer,
     RetrieveRequest,
@@ -60,17 +57,3 @@ def answers(body: AnswersRequest, retriever: RetrieverDep) -> AnswersResponse:
         answers=[AnswerRecord(id=store.ids[r], text=store.texts[r], score=store.scores[r]) for r in rows],
     )
 
-
-@router.get("/healthz", response_model=Health)
-def healthz() -> Health:
-    """The process is alive."""
-    return Health(status="ok")
-
-
-@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-def readyz(request: Request):
-    """Artifacts are loaded and the model is warmed up."""
-    slot = getattr(request.app.state, "artifacts", None)
-    if slot is None or not slot.loaded:
-        return JSONResponse(Readiness(status="loading").model_dump(), status_code=503)
-    return Readiness(status="ready", artifact_version=slot.current.version)
