@@ -57,6 +57,7 @@ class EncoderInfo(BaseModel):
     max_length: int
     pooling: Literal["mean"] = "mean"
     fine_tuned_epochs: int = 0
+    fine_tune_mode: str | None = None  # "adapter", "question" or "both" when fine_tuned_epochs > 0
 
 
 class Manifest(BaseModel):

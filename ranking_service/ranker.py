@@ -16,7 +16,8 @@ from common.errors import InvalidInput, ServiceError, VersionMismatch
 from ranking_service.features import FEATURE_NAMES, AnswerTable
 from ranking_service.lexical import BM25
 from ranking_service.model import RerankerScorer, load_reranker
-from retrieval_service.encoder import SentenceEncoder, TextEncoder
+from retrieval_service.adapter import load_question_encoder
+from retrieval_service.encoder import TextEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class Ranker:
             scorer = RerankerScorer(load_reranker(bundle / mf.RERANKER_FILE), table)
         except ValueError as exc:
             raise mf.ArtifactError(f"inconsistent bundle {bundle}: {exc}. {mf.HOW_TO_FIX}") from None
-        encoder = SentenceEncoder.load(bundle / mf.ENCODER_DIR)
+        encoder = load_question_encoder(bundle / mf.ENCODER_DIR)
         if embeddings.shape != (manifest.num_answers, manifest.embedding_dim) or encoder.dim != manifest.embedding_dim:
             raise mf.ArtifactError(
                 f"shape mismatch in {bundle}: embeddings {embeddings.shape}, encoder dim {encoder.dim}, "

@@ -12,7 +12,8 @@ import numpy.typing as npt
 from common import manifest as mf
 from common.answers import AnswerStore
 from retrieval_service import index as faiss_index
-from retrieval_service.encoder import SentenceEncoder, TextEncoder
+from retrieval_service.adapter import load_question_encoder
+from retrieval_service.encoder import TextEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class Retriever:
         manifest = mf.load_manifest(bundle, REQUIRED_FILES, verify_hashes=verify_checksums)
         index = faiss_index.load_index(bundle / mf.INDEX_FILE)
         store = AnswerStore.load(bundle / mf.ANSWERS_FILE)
-        encoder = SentenceEncoder.load(bundle / mf.ENCODER_DIR)
+        encoder = load_question_encoder(bundle / mf.ENCODER_DIR)
         if index.d != manifest.embedding_dim or encoder.dim != manifest.embedding_dim:
             raise mf.ArtifactError(
                 f"dimension mismatch in {bundle}: index {index.d}, encoder {encoder.dim}, manifest {manifest.embedding_dim}"

@@ -24,6 +24,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                    help=f"evaluation data, same forms; its questions are never trained on; default {default_eval} when present")
     p.add_argument("--out", default=str(defaults.out), help="artifacts directory (bundles + CURRENT pointer)")
     p.add_argument("--epochs", type=int, default=defaults.epochs, help="encoder fine-tuning epochs (0 = off-the-shelf)")
+    p.add_argument("--finetune-mode", choices=["adapter", "question", "both"], default=defaults.finetune_mode,
+                   help="adapter: linear map on question vectors (seconds); question: tune the question encoder "
+                   "(minutes per epoch); both: both towers, in-batch negatives (slow on a CPU)")
     p.add_argument("--candidates", type=int, default=defaults.candidates, help="candidates per question for the reranker")
     p.add_argument("--reranker-epochs", type=int, default=defaults.reranker_epochs)
     p.add_argument("--index-factory", default=defaults.index_factory, help="FAISS index factory string")
@@ -34,7 +37,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     if not args.train:
         p.error(f"no training data: pass --train (default {default_train} does not exist)")
     return TrainConfig(
-        train=args.train, eval=args.eval, out=args.out, epochs=args.epochs, candidates=args.candidates,
+        train=args.train, eval=args.eval, out=args.out, epochs=args.epochs, finetune_mode=args.finetune_mode,
+        candidates=args.candidates,
         reranker_epochs=args.reranker_epochs, index_factory=args.index_factory, max_length=args.max_length,
         seed=args.seed, force=args.force,
     )

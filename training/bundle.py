@@ -15,6 +15,7 @@ import numpy as np
 from common import manifest as mf
 from ranking_service.features import FEATURE_NAMES, AnswerTable
 from retrieval_service import index as faiss_index
+from retrieval_service.adapter import ADAPTER_FILE
 from retrieval_service.encoder import SentenceEncoder
 from training.config import TrainConfig
 from training.report import markdown_report, recall_plot
@@ -43,6 +44,7 @@ def write_bundle(
     index,
     reranker,
     metrics: dict[str, Any],
+    query_adapter: np.ndarray | None = None,
 ) -> Path:
     """Write every artifact under a staging name, rename it into place, then point CURRENT at it."""
     version = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + data_fingerprint[:6]
@@ -51,6 +53,8 @@ def write_bundle(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     encoder.save(staging / mf.ENCODER_DIR)
+    if query_adapter is not None:
+        np.save(staging / mf.ENCODER_DIR / ADAPTER_FILE, query_adapter.astype(np.float32))
     with (staging / mf.ANSWERS_FILE).open("w") as handle:
         for a in answers:
             handle.write(json.dumps({"id": a.id, "text": a.text, "score": a.score}) + "\n")
@@ -72,7 +76,8 @@ def write_bundle(
         normalization="l2",
         index_factory=config.index_factory,
         num_answers=len(answers),
-        encoder=mf.EncoderInfo(name=encoder.name, max_length=encoder.max_length, fine_tuned_epochs=config.epochs),
+        encoder=mf.EncoderInfo(name=encoder.name, max_length=encoder.max_length, fine_tuned_epochs=config.epochs,
+                                     fine_tune_mode=config.finetune_mode if config.epochs else None),
         reranker_features=list(FEATURE_NAMES),
         library_versions=library_versions(),
         data_fingerprint=data_fingerprint,

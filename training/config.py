@@ -21,11 +21,14 @@ class TrainConfig(BaseModel):
     eval: list[str] = []
     out: Path = Path("artifacts")
     epochs: int = Field(0, ge=0, description="Encoder fine-tuning epochs (0 = off-the-shelf MiniLM).")
-    finetune_mode: Literal["question", "both"] = Field(
-        "question",
-        description="'question': tune the question side against the frozen answer vectors, every training "
-        "answer a negative (fast); 'both': tune both sides with in-batch negatives (slow on a CPU).",
+    finetune_mode: Literal["adapter", "question", "both"] = Field(
+        "adapter",
+        description="'adapter': learn a linear map on question vectors (seconds); 'question': tune the question "
+        "encoder against the frozen answer vectors, every training answer a negative (minutes); 'both': tune both "
+        "sides with in-batch negatives (slow on a CPU).",
     )
+    adapter_l2: float = Field(0.1, ge=0, description="Pull of the query adapter towards the identity.")
+    adapter_patience: int = Field(8, ge=1, description="Adapter epochs (seconds each) without validation gain.")
     finetune_batch_size: int = Field(64, ge=2)
     finetune_learning_rate: float = Field(2e-5, gt=0)
     finetune_patience: int = Field(2, ge=1, description="Stop after this many epochs without validation gain.")

@@ -245,3 +245,66 @@ def fine_tune_question_tower(
             break
     encoder.backbone.set_weights(best_weights)
     return history
+
+
+def train_query_adapter(
+    questions: np.ndarray,
+    positives: np.ndarray,
+    bank: np.ndarray,
+    excluded: Callable[[np.ndarray], np.ndarray],
+    validate: Callable[[np.ndarray], float],
+    epochs: int,
+    batch_size: int = 128,
+    learning_rate: float = 1e-3,
+    l2: float = 0.1,
+    scale: float = 20.0,
+    seed: int = 0,
+    patience: int = 5,
+) -> tuple[np.ndarray, list[dict[str, float]]]:
+    """Learn a linear map on precomputed question vectors (see retrieval_service.adapter).
+
+    The loss is `bank_loss` (every training answer a negative) plus `l2 * ||W - I||^2`, which keeps
+    the map near the identity. The best epoch by `validate(W)` wins, the identity included.
+
+    Args:
+        questions: (n, dim) L2-normalised question vectors from the frozen encoder.
+        positives: (n,) bank row of each question's answer.
+        bank: (n_bank, dim) answer vectors.
+        excluded: maps a batch of question indices to its (batch, n_bank) false-negative mask.
+        validate: scores a candidate matrix (higher is better).
+
+    Returns:
+        The (dim, dim) matrix and one history record per epoch.
+    """
+    dim = questions.shape[1]
+    rng = np.random.default_rng(seed)
+    identity = tf.eye(dim)
+    matrix = tf.Variable(tf.eye(dim))
+    optimizer = keras.optimizers.Adam(learning_rate)
+    bank_t = tf.constant(bank, dtype=tf.float32)
+
+    @tf.function(reduce_retracing=True)
+    def step(q, pos, excl):
+        with tf.GradientTape() as tape:
+            mapped = tf.math.l2_normalize(tf.matmul(q, matrix), axis=-1)  # (batch, dim)
+            loss = bank_loss(mapped, bank_t, pos, excl, scale=scale) + l2 * tf.reduce_sum((matrix - identity) ** 2)
+        optimizer.apply_gradients([(tape.gradient(loss, matrix), matrix)])
+        return loss
+
+    best_score, best, stale = validate(np.eye(dim, dtype=np.float32)), np.eye(dim, dtype=np.float32), 0
+    history: list[dict[str, float]] = []
+    for epoch in range(1, epochs + 1):
+        losses = [
+            float(step(tf.constant(questions[rows]), tf.constant(positives[rows], tf.int32), tf.constant(excluded(rows))))
+            for rows in np.array_split(rng.permutation(len(questions)), max(1, len(questions) // batch_size))
+        ]
+        record = {"epoch": epoch, "loss": float(np.mean(losses)), "validation": validate(matrix.numpy())}
+        history.append(record)
+        if record["validation"] > best_score:
+            best_score, best, stale = record["validation"], matrix.numpy().copy(), 0
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    logger.info("query adapter: best validation %.4f after %d epochs", best_score, len(history))
+    return best, history

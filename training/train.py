@@ -22,12 +22,13 @@ from common import manifest as mf
 from ranking_service.features import AnswerTable
 from ranking_service.lexical import BM25
 from retrieval_service import index as faiss_index
+from retrieval_service.adapter import adapt
 from retrieval_service.encoder import SentenceEncoder
 from training import data as qa_data
 from training.bundle import write_bundle
 from training.config import TrainConfig
 from training.evaluate import bm25_rankings, evaluate_systems, near_duplicate_rate, title_overlap
-from training.finetune import fine_tune, fine_tune_question_tower
+from training.finetune import fine_tune, fine_tune_question_tower, train_query_adapter
 from training.metrics import gold_ranks, retrieval_metrics
 from training.report import markdown_report
 from training.reranker import answer_hubness, build_lists, rerank, train_reranker
@@ -102,8 +103,12 @@ def run(config: TrainConfig) -> Any:
         }
 
     history: list[dict[str, float]] = []
-    answer_vectors = base_answers
-    if config.epochs > 0:
+    answer_vectors, tuned_q, query_adapter = base_answers, base_q, None
+    if config.epochs > 0 and config.finetune_mode == "adapter":
+        with timer.step("fine_tune"):
+            query_adapter, history = _fit_adapter(config, splits, gold_train, base_answers, base_q["train"], titles)
+        tuned_q = {name: adapt(vectors, query_adapter) for name, vectors in base_q.items()}
+    elif config.epochs > 0:
         with timer.step("fine_tune"):
             history = _fine_tune(encoder, config, corpus, splits, gold_train, base_answers)
         if config.finetune_mode == "both":
@@ -111,8 +116,6 @@ def run(config: TrainConfig) -> Any:
                 answer_vectors = encoder.encode(texts, batch_size=config.embed_batch_size, progress=True)
         with timer.step("embed_questions"):
             tuned_q = {"train": encoder.encode(list(titles), batch_size=128), "eval": encoder.encode(eval_titles, batch_size=128)}
-    else:
-        tuned_q = base_q
 
     with timer.step("build_index"):
         index = faiss_index.build_index(answer_vectors, config.index_factory)
@@ -165,10 +168,42 @@ def run(config: TrainConfig) -> Any:
     metrics["reranker_val_loss"] = reranker_history.get("val_loss", [])
     metrics["data"] = corpus.stats
 
-    bundle = write_bundle(config, data_fp, encoder, corpus.answers, table, index, model, metrics)
+    bundle = write_bundle(config, data_fp, encoder, corpus.answers, table, index, model, metrics, query_adapter)
     if "eval" in metrics:
         logger.info("evaluation:\n%s", markdown_report(metrics))
     return bundle
+
+
+def _bank(gold_rows: np.ndarray, keys: list[str]):
+    """The answer bank of the encoder split: (bank rows, each question's bank position, its mask fn)."""
+    bank_rows = np.unique(gold_rows)
+    position = {row: i for i, row in enumerate(bank_rows)}
+    rows_of_key: dict[str, list[int]] = {}
+    for key, row in zip(keys, gold_rows):
+        rows_of_key.setdefault(key, []).append(position[row])
+
+    def excluded(batch: np.ndarray) -> np.ndarray:  # answers of near-identical questions are not negatives
+        mask = np.zeros((len(batch), len(bank_rows)), dtype=bool)
+        for j, i in enumerate(batch):
+            mask[j, rows_of_key[keys[i]]] = True
+        return mask
+
+    return bank_rows, np.asarray([position[r] for r in gold_rows]), excluded
+
+
+def _fit_adapter(config, splits, gold_train, base_answers, train_vectors, titles):
+    """Learn the query adapter on the encoder split; choose its epoch on the validation split."""
+    fit, val = splits["encoder"], splits["validation"]
+    bank_rows, positives, excluded = _bank(gold_train[fit], [qa_data.normalise(t) for t in titles[fit]])
+
+    def validate(matrix: np.ndarray) -> float:  # MRR@10 of held-back training questions, whole corpus
+        top = np.argsort(-(adapt(train_vectors[val], matrix) @ base_answers.T), axis=1)[:, :10]
+        return retrieval_metrics(gold_ranks(top, gold_train[val]), cutoffs=(10,))["mrr@10"]
+
+    return train_query_adapter(
+        train_vectors[fit], positives, base_answers[bank_rows], excluded, validate, epochs=config.epochs,
+        l2=config.adapter_l2, seed=config.seed, patience=config.adapter_patience,
+    )
 
 
 def _fine_tune(encoder, config, corpus, splits, gold_train, base_answers) -> list[dict[str, float]]:
@@ -192,21 +227,9 @@ def _fine_tune(encoder, config, corpus, splits, gold_train, base_answers) -> lis
             max_answer_length=config.max_length, seed=config.seed, validate=validate,
         )
     # Question tower: the bank is every training answer the encoder split may see.
-    bank_rows = np.unique(gold_train[fit])
-    position = {row: i for i, row in enumerate(bank_rows)}
-    keys = [qa_data.normalise(q) for q in questions]
-    rows_of_key: dict[str, list[int]] = {}
-    for key, row in zip(keys, gold_train[fit]):
-        rows_of_key.setdefault(key, []).append(position[row])
-
-    def excluded(batch: np.ndarray) -> np.ndarray:  # answers of near-identical questions are not negatives
-        mask = np.zeros((len(batch), len(bank_rows)), dtype=bool)
-        for j, i in enumerate(batch):
-            mask[j, rows_of_key[keys[i]]] = True
-        return mask
-
+    bank_rows, positives, excluded = _bank(gold_train[fit], [qa_data.normalise(q) for q in questions])
     return fine_tune_question_tower(
-        encoder, questions, np.asarray([position[r] for r in gold_train[fit]]), base_answers[bank_rows], excluded,
+        encoder, questions, positives, base_answers[bank_rows], excluded,
         epochs=config.epochs, batch_size=config.finetune_batch_size, learning_rate=config.finetune_learning_rate,
         seed=config.seed, validate=validate, patience=config.finetune_patience,
     )

@@ -65,3 +65,33 @@ def test_bank_loss_masks_excluded_rows_but_never_the_positive():
     assert float(bank_loss(q, bank, positives, excluded)) == pytest.approx(expected, rel=1e-5)
     unmasked = float(bank_loss(q, bank, positives, tf.zeros((2, 3), tf.bool)))
     assert unmasked > float(bank_loss(q, bank, positives, excluded)) + 0.2
+
+
+def test_query_adapter_learns_a_rotation_and_keeps_the_best_epoch():
+    from training.finetune import train_query_adapter
+
+    rng = np.random.default_rng(0)
+    answers = rng.normal(size=(40, 8)).astype(np.float32)
+    answers /= np.linalg.norm(answers, axis=1, keepdims=True)
+    rotation = np.linalg.qr(rng.normal(size=(8, 8)))[0].astype(np.float32)
+    questions = answers @ rotation.T  # question i is answer i rotated: the identity map ranks badly
+    positives = np.arange(40)
+
+    def top1(matrix):
+        mapped = questions @ matrix
+        return float((np.argmax(mapped @ answers.T, axis=1) == positives).mean())
+
+    no_exclusions = lambda rows: np.zeros((len(rows), 40), dtype=bool)  # noqa: E731
+    matrix, history = train_query_adapter(questions, positives, answers, no_exclusions, top1, epochs=60,
+                                          batch_size=10, learning_rate=0.05, l2=0.0, patience=60)
+    assert top1(matrix) > top1(np.eye(8, dtype=np.float32)) + 0.3
+    assert top1(matrix) == max(h["validation"] for h in history)
+
+
+def test_query_adapter_stays_identity_when_validation_never_improves():
+    from training.finetune import train_query_adapter
+
+    questions = np.eye(4, dtype=np.float32)
+    matrix, history = train_query_adapter(questions, np.arange(4), questions, lambda r: np.zeros((len(r), 4), bool),
+                                          validate=lambda m: 0.0, epochs=10, batch_size=2, patience=3)
+    assert np.array_equal(matrix, np.eye(4, dtype=np.float32)) and len(history) == 3
