@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 
 import httpx
 import pytest
@@ -62,6 +64,46 @@ def test_gateway_reranks(stack):
     assert {"id", "text", "score", "retrieval_rank", "retrieval_score"} <= set(body["answers"][0])
     version = httpx.get(f"{stack.urls['retrieval']}/readyz").json()["artifact_version"]
     assert body["artifact_version"] == version
+
+
+class Load:
+    """A few client threads sending requests to the gateway until stopped (bounded by `limit`)."""
+
+    def __init__(self, stack: Stack, threads: int = 4, limit: int = 5000):
+        self.stack, self.limit, self.statuses, self.reranked = stack, limit, [], []
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=30) as client:
+            while not self.stopping.is_set() and len(self.statuses) < self.limit:
+                response = client.post(f"{self.stack.urls['gateway']}/v1/recommend", json=QUESTION)
+                self.statuses.append(response.status_code)
+                if response.status_code == 200:
+                    self.reranked.append(response.json()["reranked"])
+                time.sleep(0.02)
+
+    def __enter__(self) -> "Load":
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def test_gateway_keeps_answering_under_load_while_ranking_restarts(stack):
+    with Load(stack) as load:
+        time.sleep(1)
+        stack.stop("ranking")
+        time.sleep(2)
+        stack.start("ranking")
+        stack.wait_ready(["ranking"])
+        time.sleep(1)
+    assert load.statuses and set(load.statuses) == {200}, load.statuses
+    assert False in load.reranked and load.reranked[-1] is True, "".join("T" if r else "F" for r in load.reranked)
 
 
 def test_gateway_degrades_then_recovers_when_ranking_stops(stack):
