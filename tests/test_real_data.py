@@ -40,5 +40,5 @@ def test_retrieval_plus_reranking_beats_bm25_on_held_out_questions(tmp_path):
     metrics = json.loads((bundle / mf.METRICS_FILE).read_text())["eval"]
     systems = metrics["systems"]
     assert metrics["num_queries"] == 150 and metrics["pool_size"] == 550
-    assert systems["retrieval+rerank"]["recall@10"] > systems["bm25"]["recall@10"], systems
+    assert systems["retrieval + rerank"]["recall@10"] > systems["bm25"]["recall@10"], systems
     assert systems["retrieval (off-the-shelf)"]["recall@10"] > systems["bm25"]["recall@10"], systems
