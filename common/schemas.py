@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import array
+import base64
+import binascii
 import re
-from typing import Annotated, Literal
+import sys
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -31,6 +36,47 @@ Question = Annotated[
 ]
 AnswerId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
+# An embedding can also travel as base64 of its little-endian float32 values: 2 kB for 384
+# dimensions instead of ~8 kB of JSON numbers, and no float formatting or parsing on either side
+# (the gateway passes it from retrieval to ranking as an opaque string).
+MAX_EMBEDDING_DIM = 4096
+
+
+def embedding_to_base64(vector: Any) -> str:
+    """A vector (numpy array or sequence of floats) as base64 of little-endian float32 values (`*_b64` fields)."""
+    if hasattr(vector, "astype"):  # numpy, without importing it here: the gateway never loads it
+        raw = vector.astype("<f4").tobytes()
+    else:
+        values = array.array("f", vector)
+        if sys.byteorder == "big":
+            values.byteswap()
+        raw = values.tobytes()
+    return base64.b64encode(raw).decode("ascii")
+
+
+def embedding_from_base64(text: str) -> array.array:
+    """The float32 values in a `*_b64` field (checked by the schema: base64 of whole float32 values)."""
+    values = array.array("f")
+    values.frombytes(base64.b64decode(text))
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values
+
+
+def _float32_base64(text: str) -> str:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("is not valid base64") from None
+    if len(raw) % 4:
+        raise ValueError(f"decodes to {len(raw)} bytes, not a whole number of float32 values")
+    return text
+
+
+EmbeddingBase64 = Annotated[
+    str, StringConstraints(max_length=(MAX_EMBEDDING_DIM * 4 + 2) // 3 * 4), AfterValidator(_float32_base64)
+]
+
 
 class _Strict(BaseModel):
     # Unknown fields are rejected so that a typo ("questoin") is a 422, not silently ignored; NaN and
@@ -51,6 +97,11 @@ class RetrieveRequest(_Strict):
     include_text: bool = Field(True, description="Return each candidate's answer text.")
     include_embedding: bool = Field(
         False, description="Return each question's embedding (lets the ranking stage skip re-encoding)."
+    )
+    embedding_format: Literal["list", "base64"] = Field(
+        "list",
+        description="With include_embedding: 'list' fills `embedding` (numbers), 'base64' fills `embedding_b64` "
+        "(little-endian float32, 4 bytes per dimension: compact).",
     )
 
     @model_validator(mode="after")
@@ -74,6 +125,9 @@ class RetrievalResult(BaseModel):
     question: str
     candidates: list[RetrievedAnswer]
     embedding: list[float] | None = None
+    embedding_b64: str | None = Field(
+        None, description="The embedding as base64 of little-endian float32 values (embedding_format 'base64')."
+    )
 
 
 class RetrieveResponse(BaseModel):
@@ -110,11 +164,28 @@ class RankRequest(_Strict):
     question_embedding: list[float] | None = Field(
         None, description="The question's embedding from the retrieval stage; encoded here if absent."
     )
+    question_embedding_b64: EmbeddingBase64 | None = Field(
+        None,
+        description="The same as base64 of little-endian float32 values (retrieval's `embedding_b64`); "
+        "give at most one of the two.",
+    )
     top_k: int | None = Field(None, ge=1, le=MAX_RANK_CANDIDATES, description="Return only the best top_k.")
     include_text: bool = True
     artifact_version: str | None = Field(
         None, description="If set, refuse (409) unless the ranking service serves this artifact version."
     )
+
+    @model_validator(mode="after")
+    def _one_embedding(self) -> RankRequest:
+        if self.question_embedding is not None and self.question_embedding_b64 is not None:
+            raise ValueError("give at most one of 'question_embedding' or 'question_embedding_b64'")
+        return self
+
+    def embedding(self) -> Sequence[float] | None:
+        """The question embedding, in whichever form it came, or None."""
+        if self.question_embedding_b64 is not None:
+            return embedding_from_base64(self.question_embedding_b64)
+        return self.question_embedding
 
 
 class RankedAnswer(BaseModel):

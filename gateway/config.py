@@ -20,7 +20,8 @@ class GatewaySettings(BaseSettings):
     ranking_timeout_s: PositiveFloat = 2.0
     connect_timeout_s: PositiveFloat = 1.0
     max_connections: PositiveInt = 100
-    max_keepalive: NonNegativeInt = 20
+    # As many idle connections as open ones: with fewer, connections are closed and reopened under load.
+    max_keepalive: NonNegativeInt = 100
     # Extra attempts after a connect error only (the request never reached the service, and
     # retrieve/rank are read-only anyway); never after a timeout or an error response.
     retries: Annotated[int, Field(ge=0, le=5)] = 1

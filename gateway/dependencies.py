@@ -7,11 +7,12 @@ from fastapi import Depends, Request
 from gateway.clients import RankingClient, RetrievalClient
 
 
-def get_retrieval(request: Request) -> RetrievalClient:
+# `async def`: FastAPI runs a plain `def` dependency in its threadpool, a thread hop per request.
+async def get_retrieval(request: Request) -> RetrievalClient:
     return request.app.state.retrieval
 
 
-def get_ranking(request: Request) -> RankingClient:
+async def get_ranking(request: Request) -> RankingClient:
     return request.app.state.ranking
 
 

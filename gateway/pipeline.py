@@ -14,7 +14,6 @@ import logging
 import time
 
 from common.schemas import (
-    RankCandidate,
     RankRequest,
     RecommendRequest,
     RecommendResponse,
@@ -78,8 +77,10 @@ async def _rerank(
         raise RankingSkipped("retrieval returned no candidates")
     request = RankRequest(
         question=req.question,
-        candidates=[RankCandidate(id=c.id, retrieval_score=c.score) for c in result.candidates],
+        # Plain dicts: pydantic-core validates them into RankCandidate faster than Python builds them.
+        candidates=[{"id": c.id, "retrieval_score": c.score} for c in result.candidates],
         question_embedding=result.embedding,
+        question_embedding_b64=result.embedding_b64,
         top_k=req.k,
         include_text=True,
         artifact_version=version,

@@ -51,8 +51,10 @@ class Stack:
         return env
 
     def start(self, name: str) -> None:
+        # uvicorn picks uvloop and httptools (uvicorn[standard]) by itself; no access log: a line per
+        # request would cost CPU that the services share with each other.
         command = [sys.executable, "-m", "uvicorn", APPS[name], "--factory", "--host", self.host,
-                   "--port", str(self.ports[name]), "--log-level", "warning"]
+                   "--port", str(self.ports[name]), "--log-level", "warning", "--no-access-log"]
         out = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ async def rank(body: RankRequest, batcher: BatcherDep) -> RankResponse:
         raise InvalidInput("candidate ids must be unique")
     # Checks against the bundle (version, ids, embedding) and the model call run in the batcher's
     # thread, on the ranker that serves the batch; its errors come back for this request alone.
-    query = RankQuery(body.question, ids, body.question_embedding, body.artifact_version)
+    query = RankQuery(body.question, ids, body.embedding(), body.artifact_version)
     r = await batcher.submit(query)
     top = r.order[: body.top_k] if body.top_k else r.order
     store = r.ranker.store  # the version that ranked it, even if a reload swapped it since

@@ -11,7 +11,8 @@ from ranking_service.ranker import Ranking, RankQuery
 LOADING = "ranking service is still loading its artifacts"
 
 
-def get_batcher(request: Request) -> MicroBatcher[RankQuery, Ranking]:
+# `async def`: FastAPI would run a plain `def` dependency in its threadpool, a thread hop per request.
+async def get_batcher(request: Request) -> MicroBatcher[RankQuery, Ranking]:
     batcher = getattr(request.app.state, "batcher", None)
     if batcher is None:
         raise NotReady(LOADING)

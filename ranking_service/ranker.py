@@ -139,7 +139,7 @@ class RankQuery:
 
     question: str
     ids: list[str]
-    embedding: list[float] | None = None
+    embedding: Sequence[float] | None = None  # a list, or float32 values decoded from base64
     artifact_version: str | None = None
 
 

@@ -11,6 +11,7 @@ from common.schemas import (
     RetrievedAnswer,
     RetrieveRequest,
     RetrieveResponse,
+    embedding_to_base64,
 )
 from retrieval_service.dependencies import BatcherDep, RetrieverDep
 from retrieval_service.retriever import Query
@@ -40,8 +41,14 @@ async def retrieve(body: RetrieveRequest, batcher: BatcherDep) -> RetrieveRespon
             for rank, (score, row) in enumerate(zip(scores[i], rows[i]), start=1)
             if row >= 0
         ]
-        embedding = embeddings[i].tolist() if body.include_embedding else None
-        results.append(RetrievalResult(question=question, candidates=candidates, embedding=embedding))
+        embedding = embedding_b64 = None
+        if body.include_embedding and body.embedding_format == "base64":
+            embedding_b64 = embedding_to_base64(embeddings[i])
+        elif body.include_embedding:
+            embedding = embeddings[i].tolist()
+        results.append(
+            RetrievalResult(question=question, candidates=candidates, embedding=embedding, embedding_b64=embedding_b64)
+        )
     return RetrieveResponse(artifact_version=retriever.manifest.artifact_version, results=results)
 
 

@@ -19,7 +19,8 @@ def get_retriever(request: Request) -> Retriever:
     return slot.current.value
 
 
-def get_batcher(request: Request) -> MicroBatcher[Query, Hits]:
+# `async def`: FastAPI would run a plain `def` dependency in its threadpool, a thread hop per request.
+async def get_batcher(request: Request) -> MicroBatcher[Query, Hits]:
     batcher = getattr(request.app.state, "batcher", None)
     if batcher is None:
         raise NotReady(LOADING)

@@ -16,9 +16,20 @@ logger = logging.getLogger(__name__)
 DEFAULT_FACTORY = "Flat"
 
 
+# A flat index scores a batch of queries with one BLAS matrix product once the batch holds this many
+# values (queries x dim; faiss's `distance_compute_blas_threshold`), else with one SIMD scan per query.
+# faiss 1.15's default, 128000, means 334 queries of 384 dims: a micro-batch of 32 questions over
+# 6,524 answers took 11.9 ms scanned against 2.5 ms by BLAS (one core), while a single query is
+# faster scanned (0.4 vs 1.0 ms). 1536 = BLAS from 4 questions of 384 dims on. The two summation
+# orders differ in the last bits of a score (~1e-7), not in the rows found.
+BLAS_MIN_VALUES = 1536
+
+
 def set_threads(n: int) -> None:
-    """Cap FAISS's OpenMP threads so it does not oversubscribe the cores next to TensorFlow."""
+    """Cap FAISS's OpenMP threads so it does not oversubscribe the cores next to TensorFlow, and let
+    batched searches use BLAS (`BLAS_MIN_VALUES`)."""
     faiss.omp_set_num_threads(max(1, n))
+    faiss.cvar.distance_compute_blas_threshold = BLAS_MIN_VALUES
 
 
 def as_float32(vectors: npt.ArrayLike) -> npt.NDArray[np.float32]:

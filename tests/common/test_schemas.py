@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from common.schemas import MAX_QUESTION_CHARS, Question, RankCandidate, RankRequest
+from common.schemas import (
+    MAX_QUESTION_CHARS,
+    Question,
+    RankCandidate,
+    RankRequest,
+    embedding_from_base64,
+    embedding_to_base64,
+)
 
 QUESTION = TypeAdapter(Question)
 
@@ -69,3 +77,35 @@ def test_non_finite_embedding_value_is_refused(value: float) -> None:
     with pytest.raises(ValidationError, match="finite number") as caught:
         RankRequest(question="q", candidates=[{"id": "a1"}], question_embedding=[0.5, value])
     assert caught.value.errors()[0]["loc"] == ("question_embedding", 1)
+
+
+def test_base64_embedding_round_trips_float32_exactly() -> None:
+    vector = [0.6, -0.8, 1e-7, 3.4e38]
+    expected = np.asarray(vector, dtype=np.float32)
+    assert embedding_to_base64(vector) == embedding_to_base64(expected)
+    decoded = np.asarray(embedding_from_base64(embedding_to_base64(vector)), dtype=np.float32)
+    assert decoded.tolist() == expected.tolist()
+
+
+def test_rank_request_takes_the_embedding_in_either_form() -> None:
+    as_list = RankRequest(question="q", candidates=[{"id": "a1"}], question_embedding=[0.6, 0.8])
+    as_base64 = RankRequest(question="q", candidates=[{"id": "a1"}], question_embedding_b64=embedding_to_base64([0.6, 0.8]))
+    assert as_list.embedding() == [0.6, 0.8]
+    assert list(as_base64.embedding()) == pytest.approx([0.6, 0.8])
+
+
+def test_rank_request_with_both_embeddings_is_refused() -> None:
+    with pytest.raises(ValidationError, match="at most one"):
+        RankRequest(question="q", candidates=[{"id": "a1"}], question_embedding=[0.6, 0.8],
+                    question_embedding_b64=embedding_to_base64([0.6, 0.8]))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("not base64!", "not valid base64"), ("AAAA", "3 bytes, not a whole number"), ("AAA", "not valid base64")],
+)
+def test_bad_base64_embedding_is_refused_naming_the_field(text: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message) as caught:
+        RankRequest(question="q", candidates=[{"id": "a1"}], question_embedding_b64=text)
+    assert caught.value.errors()[0]["loc"] == ("question_embedding_b64",)
+

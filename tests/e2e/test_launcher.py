@@ -51,7 +51,11 @@ def test_launcher_restarts_a_service_that_dies(tiny_artifacts, tmp_path):
     gateway = f"http://127.0.0.1:{ports['gateway']}"
     ranking = f"http://127.0.0.1:{ports['ranking']}"
     try:
-        wait_for(lambda: ready(gateway), timeout=240)
+        # Until the launcher has seen all three ready (its "ready:" line) it is still starting up, and a
+        # service that dies then stops it instead of being restarted; the gateway alone is ready as
+        # soon as retrieval is, maybe with ranking still loading.
+        wait_for(lambda: "ready:" in (tmp_path / "launcher.log").read_text(), timeout=240)
+        assert ready(gateway)
         os.kill(pid_of("ranking_service.main:create_app", ports["ranking"]), signal.SIGKILL)
         response = httpx.post(f"{gateway}/v1/recommend", json={"question": "Why do cats purr?", "k": 2}, timeout=30)
         assert response.status_code == 200, response.text  # served while ranking is down or coming back

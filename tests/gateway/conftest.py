@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from common.schemas import embedding_to_base64
 from gateway.config import GatewaySettings
 from gateway.main import create_app
 
@@ -58,8 +59,11 @@ class FakeService:
         raise NotImplementedError
 
 
+EMBEDDING = [0.6, 0.8]
+
+
 class FakeRetrieval(FakeService):
-    """Answers a0, a1, ... in that order, scores 0.99, 0.98, ...; embedding [0.6, 0.8]."""
+    """Answers a0, a1, ... in that order, scores 0.99, 0.98, ...; embedding [0.6, 0.8] (as a list or base64)."""
 
     def handle(self, path: str, body: dict) -> httpx.Response:
         if path == "/v1/retrieve":
@@ -69,8 +73,10 @@ class FakeRetrieval(FakeService):
                 for i in range(min(body["k"], N_ANSWERS))
             ]
             result = {"question": body["question"], "candidates": candidates}
-            if body.get("include_embedding"):
-                result["embedding"] = [0.6, 0.8]
+            if body.get("include_embedding") and body.get("embedding_format") == "base64":
+                result["embedding_b64"] = embedding_to_base64(EMBEDDING)
+            elif body.get("include_embedding"):
+                result["embedding"] = EMBEDDING
             return httpx.Response(200, json={"artifact_version": self.artifact_version, "results": [result]})
         if path == "/v1/answers":
             answers = [{"id": i, "text": _text(i)} for i in body["ids"]]

@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from common.schemas import embedding_from_base64
 from gateway.config import GatewaySettings
 from gateway.main import create_app
 
@@ -43,10 +44,12 @@ def test_happy_path_passes_embedding_and_version_to_ranking(
         client.post("/v1/recommend", json=QUESTION)
     [retrieve] = retrieval.bodies("/v1/retrieve")
     assert retrieve == {
-        "question": QUESTION["question"], "k": 10, "include_text": False, "include_embedding": True
+        "question": QUESTION["question"], "k": 10, "include_text": False, "include_embedding": True,
+        "embedding_format": "base64",
     }
     [rank] = ranking.bodies("/v1/rank")
-    assert rank["question_embedding"] == [0.6, 0.8]
+    assert list(embedding_from_base64(rank["question_embedding_b64"])) == pytest.approx([0.6, 0.8])
+    assert "question_embedding" not in rank
     assert rank["artifact_version"] == "v1"
     assert rank["top_k"] == 3
     assert rank["include_text"] is True

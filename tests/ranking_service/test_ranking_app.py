@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from common.manifest import ANSWERS_FILE, load_manifest
-from common.schemas import MAX_QUESTION_CHARS, MAX_RANK_CANDIDATES
+from common.schemas import MAX_QUESTION_CHARS, MAX_RANK_CANDIDATES, embedding_to_base64
 from ranking_service.config import RankingSettings
 from ranking_service.main import create_app
 
@@ -131,6 +131,32 @@ def test_given_embedding_gives_the_same_ranking_as_encoding_here(
     assert [c["score"] for c in given] == pytest.approx([c["score"] for c in encoded_here], abs=1e-4)
 
 
+def test_given_base64_embedding_gives_the_same_ranking_as_the_list(
+    client: TestClient, ids: list[str], sky_embedding: list[float]
+) -> None:
+    as_list = rank(client, question=SKY, candidates=candidates_of(ids), question_embedding=sky_embedding)
+    as_base64 = rank(
+        client, question=SKY, candidates=candidates_of(ids), question_embedding_b64=embedding_to_base64(sky_embedding)
+    )
+    assert as_base64 == as_list
+
+
+@pytest.mark.parametrize("length", [0, DIM - 1, DIM + 1])
+def test_base64_embedding_of_wrong_length_is_422(client: TestClient, ids: list[str], length: int) -> None:
+    embedding = embedding_to_base64([1.0 / np.sqrt(max(length, 1))] * length)
+    body = {"question": SKY, "candidates": candidates_of(ids), "question_embedding_b64": embedding}
+    response = client.post("/v1/rank", json=body)
+    assert response.status_code == 422, response.text
+    assert f"{length} values, expected {DIM}" in response.json()["detail"], response.text
+
+
+def test_base64_embedding_that_is_not_finite_is_422(client: TestClient, ids: list[str]) -> None:
+    body = {"question": SKY, "candidates": candidates_of(ids), "question_embedding_b64": embedding_to_base64([np.nan] * DIM)}
+    response = client.post("/v1/rank", json=body)
+    assert response.status_code == 422, response.text
+    assert "finite" in response.json()["detail"], response.text
+
+
 def test_given_embedding_is_used_instead_of_encoding(client: TestClient, ids: list[str]) -> None:
     """An embedding of another question changes the dense scores: the service trusts what it is sent."""
     other = client.app.state.artifacts.current.value.encoder.encode(["Why do we yawn?"])[0].tolist()
@@ -226,6 +252,11 @@ TOO_MANY = [{"id": f"a{i}"} for i in range(MAX_RANK_CANDIDATES + 1)]
                      id="embedding-not-a-list"),
         pytest.param({"json": {"question": SKY, "candidates": ONE, "question_embedding": ["x"] * DIM}},
                      id="embedding-not-numbers"),
+        pytest.param({"json": {"question": SKY, "candidates": ONE, "question_embedding_b64": "not base64!"}},
+                     id="base64-embedding-not-base64"),
+        pytest.param({"json": {"question": SKY, "candidates": ONE, "question_embedding": [0.6, 0.8],
+                               "question_embedding_b64": embedding_to_base64([0.6, 0.8])}},
+                     id="both-embeddings"),
         pytest.param({"json": {"question": SKY, "candidates": ONE, "top_k": 0}}, id="top-k-zero"),
         pytest.param({"json": {"question": SKY, "candidates": ONE, "top_k": "ten"}}, id="top-k-not-an-int"),
         pytest.param({"json": {"question": SKY, "candidates": ONE, "include_text": "maybe"}},

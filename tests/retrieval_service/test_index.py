@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from retrieval_service.index import build_index, load_index, save_index, search
+from retrieval_service.index import BLAS_MIN_VALUES, build_index, load_index, save_index, search, set_threads
 
 
 @pytest.fixture
@@ -38,3 +38,18 @@ def test_k_larger_than_corpus_returns_everything(vectors):
 def test_empty_embeddings_are_rejected():
     with pytest.raises(ValueError, match="non-empty"):
         build_index(np.zeros((0, 4), dtype=np.float32))
+
+
+def test_a_batch_finds_what_each_query_finds_alone():
+    """With `set_threads`, a batch is scored by one BLAS product and a lone query by a SIMD scan: the
+    two paths agree on the rows and, to float rounding, on the scores."""
+    rng = np.random.default_rng(1)
+    answers = rng.normal(size=(500, 384)).astype(np.float32)
+    queries = rng.normal(size=(32, 384)).astype(np.float32)
+    set_threads(1)
+    index = build_index(answers)
+    scores, rows = search(index, queries, 20)  # 32 x 384 values: over BLAS_MIN_VALUES
+    assert queries.size >= BLAS_MIN_VALUES > queries[:1].size
+    alone = [search(index, queries[i : i + 1], 20) for i in range(len(queries))]
+    assert (rows == np.concatenate([r for _, r in alone])).all()
+    assert np.allclose(scores, np.concatenate([s for s, _ in alone]), atol=1e-5)

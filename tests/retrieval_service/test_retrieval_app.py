@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from common.manifest import ANSWERS_FILE, EMBEDDINGS_FILE, load_manifest
-from common.schemas import MAX_BATCH_QUESTIONS, MAX_QUESTION_CHARS, MAX_RETRIEVE_K
+from common.schemas import MAX_BATCH_QUESTIONS, MAX_QUESTION_CHARS, MAX_RETRIEVE_K, embedding_from_base64
 from retrieval_service.config import RetrievalSettings
 from retrieval_service.main import create_app
 
@@ -124,6 +124,14 @@ def test_include_embedding_returns_a_unit_vector(client: TestClient, tiny_bundle
     assert float(np.linalg.norm(embedding)) == pytest.approx(1.0, abs=1e-4)
 
 
+def test_base64_embedding_is_the_same_vector(client: TestClient) -> None:
+    as_list = retrieve(client, question=SKY, k=3, include_embedding=True)["results"][0]
+    as_base64 = retrieve(client, question=SKY, k=3, include_embedding=True, embedding_format="base64")["results"][0]
+    assert as_base64["embedding"] is None and as_list["embedding_b64"] is None
+    assert list(embedding_from_base64(as_base64["embedding_b64"])) == as_list["embedding"]
+    assert as_base64["candidates"] == as_list["candidates"]
+
+
 def test_returned_embedding_reproduces_the_scores(
     client: TestClient, tiny_bundle: Path, answers: list[dict[str, Any]]
 ) -> None:
@@ -206,6 +214,7 @@ def test_answers_bad_body_is_422(client: TestClient, body: dict[str, Any]) -> No
         pytest.param({"json": {"questions": [SKY] * (MAX_BATCH_QUESTIONS + 1)}}, id="batch-too-large"),
         pytest.param({"json": {"questions": SKY}}, id="questions-not-a-list"),
         pytest.param({"json": {"question": SKY, "include_text": "maybe"}}, id="include-text-not-a-bool"),
+        pytest.param({"json": {"question": SKY, "embedding_format": "csv"}}, id="unknown-embedding-format"),
         pytest.param({"json": {"question": SKY, "questoin": SKY}}, id="extra-field"),
         pytest.param({"json": [SKY]}, id="body-not-an-object"),
         pytest.param({"content": b"not json", "headers": JSON}, id="not-json"),
