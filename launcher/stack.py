@@ -80,12 +80,20 @@ class Stack:
             for name in list(pending):
                 process = self.processes[name]
                 if process.poll() is not None:
-                    raise RuntimeError(f"{name} service exited with code {process.returncode} during start-up")
+                    raise RuntimeError(f"{name} service exited with code {process.returncode} during start-up"
+                                       f"{self.log_tail(name)}")
                 if ready(self.urls[name]):
                     pending.remove(name)
             if pending and time.monotonic() > deadline:
                 raise TimeoutError(f"services not ready after {timeout:.0f} s: {', '.join(pending)}")
             time.sleep(0.3)
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        """The end of a service's log, so a start-up failure says why without opening files."""
+        if self.log_dir is None or not (self.log_dir / f"{name}.log").exists():
+            return ""
+        text = (self.log_dir / f"{name}.log").read_text(errors="replace").splitlines()[-lines:]
+        return "; its log ends:\n" + "\n".join(text)
 
     def start_all(self, timeout: float = 240.0) -> None:
         # Model services first: the gateway is only useful once retrieval answers.
