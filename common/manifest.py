@@ -11,7 +11,7 @@ A training run writes one directory per artifact version::
         answer_embeddings.npy  <- (n_answers, dim) float32, L2-normalised
         index.faiss
         lexical.npz            <- BM25 matrix + vocabulary for the reranker features
-        answer_stats.npz       <- per-answer reranker inputs computed offline (hubness)
+        answer_stats.npz       <- per-answer reranker inputs computed offline: nearest training questions
         reranker.keras
         metrics.json  report.md  recall_at_k.png
 
@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: answer_stats.npz holds question neighbours (was: hubness only)
 MANIFEST_FILE = "manifest.json"
 CURRENT_POINTER = "CURRENT"
 

@@ -2,7 +2,7 @@
 
 Nothing here may look at the question an answer was written for: at evaluation time that question
 is the query, so any such feature would leak the answer key. Per-answer parts (embeddings, BM25
-weights, votes) are precomputed offline; per-request work is a few small array operations, so 100
+weights, votes, nearest training questions) are precomputed offline; per-request work is a few small array operations, so 100
 candidates cost well under a millisecond before the model runs.
 """
 
@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ranking_service.lexical import BM25
+from ranking_service.neighbours import NEIGHBOUR_FEATURES, QuestionNeighbours
 
 FEATURE_NAMES = (
     "dense_score",
@@ -26,8 +27,7 @@ FEATURE_NAMES = (
     "answer_length_log",
     "answer_votes_log",
     "has_votes",
-    "answer_hubness",
-)
+) + NEIGHBOUR_FEATURES
 NUM_FEATURES = len(FEATURE_NAMES)
 
 
@@ -39,18 +39,18 @@ class AnswerTable:
         embeddings: (n, dim) L2-normalised answer vectors (the same ones the FAISS index holds).
         bm25: BM25 weights of the answer texts.
         votes: (n,) answer score in the source data, NaN where unknown.
-        hubness: (n,) mean cosine of the answer to its nearest training questions, its own
-            question excluded (see training.reranker.answer_hubness).
+        neighbours: each answer's nearest training questions, its own excluded
+            (ranking_service.neighbours).
     """
 
     embeddings: npt.NDArray[np.float32]
     bm25: BM25
     votes: npt.NDArray[np.float32]
-    hubness: npt.NDArray[np.float32]
+    neighbours: QuestionNeighbours
 
     def __post_init__(self) -> None:
         n = self.embeddings.shape[0]
-        sizes = {"bm25": self.bm25.matrix.shape[0], "votes": self.votes.shape[0], "hubness": self.hubness.shape[0]}
+        sizes = {"bm25": self.bm25.matrix.shape[0], "votes": self.votes.shape[0], "neighbours": self.neighbours.num_answers}
         if any(size != n for size in sizes.values()):
             raise ValueError(f"answer table rows disagree: embeddings {n}, " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
 
@@ -66,6 +66,7 @@ def candidate_features(
     query_embedding: npt.NDArray[np.float32],
     rows: npt.NDArray[np.int64],
     table: AnswerTable,
+    exclude_question: int | None = None,
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """Features for one query's candidate list.
 
@@ -74,6 +75,8 @@ def candidate_features(
         query_embedding: (dim,) L2-normalised question vector.
         rows: (c,) corpus rows of the candidates.
         table: the per-answer data.
+        exclude_question: a reference question to leave out of the neighbour features: the query
+            itself while the reranker trains on training questions (never at serving time).
 
     Returns:
         features (c, NUM_FEATURES) and the candidates' embeddings (c, dim).
@@ -96,8 +99,9 @@ def candidate_features(
             np.log1p(table.bm25.doc_lengths[rows]),
             np.where(has_votes, np.sign(votes) * np.log1p(np.abs(np.nan_to_num(votes))), 0.0),
             has_votes.astype(np.float32),
-            table.hubness[rows],
         ],
         axis=1,
-    ).astype(np.float32)  # (c, NUM_FEATURES)
+    ).astype(np.float32)  # (c, NUM_FEATURES - len(NEIGHBOUR_FEATURES))
+    neighbours = table.neighbours.features(query_embedding, rows, dense, exclude_question)  # (c, 6)
+    features = np.concatenate([features, neighbours], axis=1)  # (c, NUM_FEATURES)
     return features, answer_vectors

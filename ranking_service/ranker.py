@@ -16,6 +16,7 @@ from common.errors import InvalidInput, ServiceError, VersionMismatch
 from ranking_service.features import FEATURE_NAMES, AnswerTable
 from ranking_service.lexical import BM25
 from ranking_service.model import RerankerScorer, load_reranker
+from ranking_service.neighbours import load_neighbours
 from retrieval_service.adapter import load_question_encoder
 from retrieval_service.encoder import TextEncoder
 
@@ -51,9 +52,12 @@ class Ranker:
         votes = np.asarray([np.nan if s is None else s for s in store.scores], dtype=np.float32)
         try:
             table = AnswerTable(embeddings=embeddings, bm25=BM25.load(bundle / mf.LEXICAL_FILE), votes=votes,
-                                 hubness=np.load(bundle / mf.ANSWER_STATS_FILE)["hubness"])
+                                 neighbours=load_neighbours(bundle / mf.ANSWER_STATS_FILE))
+            if table.neighbours.questions.shape[1] != embeddings.shape[1]:
+                raise ValueError(f"reference questions are {table.neighbours.questions.shape[1]}-d, "
+                                 f"answer embeddings {embeddings.shape[1]}-d")
             scorer = RerankerScorer(load_reranker(bundle / mf.RERANKER_FILE), table)
-        except ValueError as exc:
+        except (ValueError, KeyError) as exc:
             raise mf.ArtifactError(f"inconsistent bundle {bundle}: {exc}. {mf.HOW_TO_FIX}") from None
         encoder = load_question_encoder(bundle / mf.ENCODER_DIR)
         if embeddings.shape != (manifest.num_answers, manifest.embedding_dim) or encoder.dim != manifest.embedding_dim:

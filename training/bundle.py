@@ -61,7 +61,9 @@ def write_bundle(
     np.save(staging / mf.EMBEDDINGS_FILE, table.embeddings)
     faiss_index.save_index(index, staging / mf.INDEX_FILE)
     table.bm25.save(staging / mf.LEXICAL_FILE)
-    np.savez(staging / mf.ANSWER_STATS_FILE, hubness=table.hubness)
+    nb = table.neighbours
+    np.savez(staging / mf.ANSWER_STATS_FILE, neighbour_ids=nb.ids, neighbour_sims=nb.sims,
+             reference_questions=nb.questions, k=np.int32(nb.k))
     reranker.save(staging / mf.RERANKER_FILE)
     (staging / mf.METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     if "eval" in metrics:

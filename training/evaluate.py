@@ -80,3 +80,41 @@ def evaluate_systems(
             else {},
         }
     return result
+
+
+def ambiguous_misses(
+    top1_rows: npt.NDArray[np.int64],
+    gold: npt.NDArray[np.int64],
+    query_vectors: npt.NDArray[np.float32],
+    question_vectors: npt.NDArray[np.float32],
+    question_gold_rows: npt.NDArray[np.int64],
+    self_index: npt.NDArray[np.int64],
+    thresholds: Sequence[float] = (0.8, 0.9),
+) -> dict[str, float]:
+    """How many top-1 misses returned an answer written for a question that asks nearly the same.
+
+    Analysis only (the models never see an answer's own question): for each query whose top-1 is
+    not its gold answer, the highest title cosine between the query and the questions the returned
+    answer was written for. Above a threshold, the miss is most likely label noise of the
+    single-gold protocol rather than a wrong answer, so `1 - share` bounds recall@1 from above.
+
+    Args:
+        top1_rows: (n,) each query's top-ranked answer row.
+        gold: (n,) each query's gold row.
+        query_vectors: (n, dim) the queries.
+        question_vectors: (m, dim) every question of the data (train and eval).
+        question_gold_rows: (m,) the answer row each of those questions was asked for.
+        self_index: (n,) each query's own position in `question_vectors` (skipped).
+    """
+    asked_for: dict[int, list[int]] = {}
+    for j, row in enumerate(question_gold_rows):
+        asked_for.setdefault(int(row), []).append(j)
+    best = np.full(len(gold), -1.0)
+    for i in np.flatnonzero(top1_rows != gold):
+        others = [j for j in asked_for.get(int(top1_rows[i]), ()) if j != self_index[i]]
+        if others:
+            best[i] = float((question_vectors[others] @ query_vectors[i]).max())
+    out = {"top1_misses": float((top1_rows != gold).mean())}
+    for t in thresholds:
+        out[f"misses_to_question_cosine_ge_{t}"] = float((best >= t).mean())
+    return out

@@ -45,6 +45,14 @@ def markdown_report(metrics: dict[str, Any]) -> str:
                   f"{c['eval_queries_with_near_duplicate']:.1%} of eval questions have a near-identical question "
                   f"(title cosine >= {c['near_duplicate_threshold']}) whose first answer is a different corpus entry; "
                   "for those the single gold label often marks a good answer as a miss.", ""]
+        if "reranked_top1" in c:
+            a = c["reranked_top1"]
+            lines += [f"Of the eval questions, {a['top1_misses']:.1%} get a wrong top-1 answer from retrieval + rerank; "
+                      + ", ".join(f"{v:.1%} of all questions get one written for a question of title cosine "
+                                  f">= {k.rsplit('_', 1)[1]} to theirs"
+                                  for k, v in a.items() if k.startswith("misses_to_question"))
+                      + " (most likely label noise of the single-gold protocol, so recall@1 cannot be expected to "
+                      "pass 1 minus that share).", ""]
     if metrics.get("fine_tune_history"):
         lines += ["## Encoder fine-tuning", "", "| epoch | loss | validation MRR@10 |", "|---:|---:|---:|"]
         lines += [f"| {h['epoch']} | {h['loss']:.4f} | {h.get('validation', float('nan')):.4f} |" for h in metrics["fine_tune_history"]]

@@ -31,12 +31,20 @@ def build_lists(
     question_embeddings: npt.NDArray[np.float32],
     candidate_rows: npt.NDArray[np.int64],
     table: AnswerTable,
+    exclude_questions: npt.NDArray[np.int64] | None = None,
 ) -> CandidateLists:
-    """Compute the features of every query's retrieved candidates (the serving code path)."""
+    """Compute the features of every query's retrieved candidates (the serving code path).
+
+    Args:
+        exclude_questions: (n,) for training queries, each one's row among the reference
+            questions of `table.neighbours` (-1 if not among them), so that it is left out of its
+            own candidates' neighbour features, as a new question at serving time would be.
+    """
     n, c = candidate_rows.shape
     features = np.empty((n, c, NUM_FEATURES), dtype=np.float32)
     for i, query in enumerate(queries):
-        features[i], _ = candidate_features(query, question_embeddings[i], candidate_rows[i], table)
+        exclude = None if exclude_questions is None or exclude_questions[i] < 0 else int(exclude_questions[i])
+        features[i], _ = candidate_features(query, question_embeddings[i], candidate_rows[i], table, exclude)
     return CandidateLists(features, candidate_rows, question_embeddings.astype(np.float32))
 
 
@@ -118,37 +126,4 @@ def rerank(model: Reranker, lists: CandidateLists, table: AnswerTable, batch_siz
         ).numpy()  # (batch, c)
         order = np.argsort(-scores, axis=1, kind="stable")
         out[sl] = np.take_along_axis(lists.rows[sl], order, axis=1)
-    return out
-
-
-def answer_hubness(
-    answer_vectors: npt.NDArray[np.float32],
-    question_vectors: npt.NDArray[np.float32],
-    question_gold_rows: npt.NDArray[np.int64],
-    k: int = 10,
-) -> npt.NDArray[np.float32]:
-    """Mean cosine of each answer to its k nearest training questions, its own question(s) excluded.
-
-    Dense retrievers have "hub" answers that sit close to many questions and are rarely the right
-    one; this is the answer-side term of CSLS (cross-domain similarity local scaling). Excluding
-    the answer's own question keeps train and eval answers on the same footing (an eval answer's
-    question is never among the reference questions) and keeps the feature free of the answer key.
-
-    Returns:
-        (n_answers,) float32.
-    """
-    import faiss
-
-    from retrieval_service.index import as_float32
-
-    index = faiss.IndexFlatIP(question_vectors.shape[1])
-    index.add(as_float32(question_vectors))
-    depth = min(k + 4, index.ntotal)  # a few spare neighbours for the excluded own questions
-    sims, rows = index.search(as_float32(answer_vectors), depth)  # (n_answers, depth) each
-    own = question_gold_rows[rows] == np.arange(len(answer_vectors))[:, None]
-    sims = np.where(own, np.nan, sims)
-    out = np.empty(len(answer_vectors), dtype=np.float32)
-    for i in range(len(answer_vectors)):
-        kept = sims[i][~np.isnan(sims[i])][:k]
-        out[i] = kept.mean() if kept.size else 0.0
     return out

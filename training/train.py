@@ -21,17 +21,18 @@ import numpy as np
 from common import manifest as mf
 from ranking_service.features import AnswerTable
 from ranking_service.lexical import BM25
+from ranking_service.neighbours import build_neighbours
 from retrieval_service import index as faiss_index
 from retrieval_service.adapter import adapt
 from retrieval_service.encoder import SentenceEncoder
 from training import data as qa_data
 from training.bundle import write_bundle
 from training.config import TrainConfig
-from training.evaluate import bm25_rankings, evaluate_systems, near_duplicate_rate, title_overlap
+from training.evaluate import ambiguous_misses, bm25_rankings, evaluate_systems, near_duplicate_rate, title_overlap
 from training.finetune import fine_tune, fine_tune_question_tower, train_query_adapter
 from training.metrics import gold_ranks, retrieval_metrics
 from training.report import markdown_report
-from training.reranker import answer_hubness, build_lists, rerank, train_reranker
+from training.reranker import build_lists, rerank, train_reranker
 
 logger = logging.getLogger(__name__)
 
@@ -121,14 +122,17 @@ def run(config: TrainConfig) -> Any:
         index = faiss_index.build_index(answer_vectors, config.index_factory)
         base_index = index if answer_vectors is base_answers else faiss_index.build_index(base_answers, config.index_factory)
         bm25 = BM25.fit(texts)
-        hubness = answer_hubness(answer_vectors, tuned_q["train"][known], gold_train[known], k=config.hubness_k)
+        # Reference questions for the neighbour features: every training question but the holdout.
+        neighbours = build_neighbours(answer_vectors, tuned_q["train"][known], gold_train[known], k=config.hubness_k)
     votes = np.asarray([np.nan if a.score is None else a.score for a in corpus.answers], dtype=np.float32)
-    table = AnswerTable(embeddings=answer_vectors, bm25=bm25, votes=votes, hubness=hubness)
+    table = AnswerTable(embeddings=answer_vectors, bm25=bm25, votes=votes, neighbours=neighbours)
+    reference_row = np.full(len(corpus.train), -1, dtype=np.int64)
+    reference_row[known] = np.arange(len(known))
 
     with timer.step("mine_candidates"):
         rr = splits["reranker"]
         _, cand_rows = faiss_index.search(index, tuned_q["train"][rr], config.candidates)
-        lists = build_lists(list(titles[rr]), tuned_q["train"][rr], cand_rows, table)
+        lists = build_lists(list(titles[rr]), tuned_q["train"][rr], cand_rows, table, exclude_questions=reference_row[rr])
     with timer.step("train_reranker"):
         model, reranker_history = train_reranker(
             lists, gold_train[rr], table, epochs=config.reranker_epochs, batch_size=config.reranker_batch_size,
@@ -156,12 +160,18 @@ def run(config: TrainConfig) -> Any:
             rankings["retrieval + rerank"] = np.concatenate([top, dense_rows[:, config.candidates :]], axis=1)[:, :100]
             result = evaluate_systems(rankings, gold, title_overlap(queries, known_titles))
             metrics[name] = {"pool_size": len(texts), "reranked_candidates": config.candidates, **result}
+            if name == "eval":
+                all_q = np.concatenate([base_q["train"], base_q["eval"]])
+                all_gold = np.concatenate([gold_train, gold])
+                ambiguity = ambiguous_misses(rankings["retrieval + rerank"][:, 0], gold, qb, all_q, all_gold,
+                                             len(titles) + np.arange(len(gold)))
         if corpus.eval:
             others = np.concatenate([base_q["train"][known], base_q["eval"]])
             other_gold = np.concatenate([gold_train[known], sets["eval"][1]])
             metrics["ceiling"] = {
                 "near_duplicate_threshold": 0.9,
                 "eval_queries_with_near_duplicate": near_duplicate_rate(base_q["eval"], others, sets["eval"][1], other_gold),
+                "reranked_top1": ambiguity,
             }
     metrics["timings_s"] = timer.seconds
     metrics["fine_tune_history"] = history

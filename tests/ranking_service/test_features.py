@@ -5,6 +5,7 @@ import pytest
 
 from ranking_service.features import FEATURE_NAMES, AnswerTable, candidate_features
 from ranking_service.lexical import BM25
+from ranking_service.neighbours import build_neighbours
 
 TEXTS = ["cats purr when happy", "dogs bark at night", "the sky is blue because of scattering"]
 
@@ -16,7 +17,8 @@ def table():
         embeddings=embeddings,
         bm25=BM25.fit(TEXTS),
         votes=np.array([5, np.nan, -2], dtype=np.float32),
-        hubness=np.array([0.1, 0.2, 0.3], dtype=np.float32),
+        # two reference questions, asked for answers 0 and 1
+        neighbours=build_neighbours(embeddings, np.eye(2, 4, dtype=np.float32), np.array([0, 1]), k=1),
     )
 
 
@@ -43,7 +45,19 @@ def test_lexical_votes_and_length_features(table):
     assert column(features, "answer_votes_log")[0] == pytest.approx(np.log1p(5))
     assert column(features, "answer_votes_log")[2] == pytest.approx(-np.log1p(2))
     assert column(features, "answer_length_log")[2] == pytest.approx(np.log1p(4))  # sky blue because scattering
-    assert np.allclose(column(features, "answer_hubness"), [0.1, 0.2, 0.3])
+    # answer 0's own question is excluded, so its nearest is question 1 (cosine 0), and vice versa
+    assert np.allclose(column(features, "answer_hubness"), [0.0, 0.0, 0.0])
+
+
+def test_excluding_the_query_changes_only_neighbour_features(table):
+    query = np.array([0.6, 0.8, 0, 0], dtype=np.float32)
+    rows = np.array([0, 1, 2])
+    kept, _ = candidate_features("cats", query, rows, table)
+    dropped, _ = candidate_features("cats", query, rows, table, exclude_question=1)
+    assert column(kept, "neighbour_question_max")[0] == pytest.approx(0.8)  # answer 0's neighbour is q1
+    assert column(dropped, "neighbour_question_max")[0] == pytest.approx(0.0)  # none left
+    first_neighbour_feature = FEATURE_NAMES.index("answer_hubness")
+    assert np.allclose(kept[:, :first_neighbour_feature], dropped[:, :first_neighbour_feature])
 
 
 def test_features_do_not_depend_on_candidate_order(table):
@@ -59,5 +73,5 @@ def test_table_rows_must_agree():
             embeddings=np.zeros((2, 4), np.float32),
             bm25=BM25.fit(TEXTS),
             votes=np.zeros(3, np.float32),
-            hubness=np.zeros(3, np.float32),
+            neighbours=build_neighbours(np.eye(3, 4, dtype=np.float32), np.eye(1, 4, dtype=np.float32), np.array([0])),
         )
