@@ -30,6 +30,10 @@ NEIGHBOUR_FEATURES = (
     "neighbour_question_max",
     "neighbour_question_mean",
 )
+# How sharply `closer_questions_log` counts a neighbour question as closer to the answer than the query
+# (cosine units). A hard count would jump when float noise (batch padding in the encoder) moves the
+# query's score across a neighbour's, and the same request would get a different score in a batch.
+SOFT_COUNT_WIDTH = 0.01
 # Neighbours stored beyond k, so that removing the query (and duplicates of it) leaves k.
 SPARE_NEIGHBOURS = 6
 
@@ -97,12 +101,16 @@ class QuestionNeighbours:
                 mean_of_first(self.k),
                 mean_of_first(1),
                 mean_of_first(3),
-                np.log1p((valid & (sims > dense[:, None])).sum(axis=1)),
+                np.log1p((valid * _sigmoid((sims - dense[:, None]) / SOFT_COUNT_WIDTH)).sum(axis=1)),
                 np.where(has_any, np.where(first_k, hop, -1.0).max(axis=1), 0.0),
                 (hop * first_k).sum(axis=1) / np.maximum(first_k.sum(axis=1), 1),
             ],
             axis=1,
         ).astype(np.float32)
+
+
+def _sigmoid(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow warnings for large |x|
 
 
 def build_neighbours(

@@ -53,10 +53,10 @@ class Ranker:
         try:
             table = AnswerTable(embeddings=embeddings, bm25=BM25.load(bundle / mf.LEXICAL_FILE), votes=votes,
                                  neighbours=load_neighbours(bundle / mf.ANSWER_STATS_FILE))
+            scorer = RerankerScorer(load_reranker(bundle / mf.RERANKER_FILE), table)
             if table.neighbours.questions.shape[1] != embeddings.shape[1]:
                 raise ValueError(f"reference questions are {table.neighbours.questions.shape[1]}-d, "
                                  f"answer embeddings {embeddings.shape[1]}-d")
-            scorer = RerankerScorer(load_reranker(bundle / mf.RERANKER_FILE), table)
         except (ValueError, KeyError) as exc:
             raise mf.ArtifactError(f"inconsistent bundle {bundle}: {exc}. {mf.HOW_TO_FIX}") from None
         encoder = load_question_encoder(bundle / mf.ENCODER_DIR)

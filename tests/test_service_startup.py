@@ -102,7 +102,7 @@ def test_empty_current_pointer(service: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_newer_schema_version(service: str, bundle: Path) -> None:
     edit_manifest(bundle, lambda manifest: manifest.__setitem__("schema_version", 999))
-    assert_refuses(service, bundle, r"schema_version 999; this code reads 1.*make train")
+    assert_refuses(service, bundle, rf"schema_version 999; this code reads {mf.SCHEMA_VERSION}.*make train")
 
 
 @pytest.mark.parametrize("service", SERVICES)
