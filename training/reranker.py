@@ -92,7 +92,7 @@ def train_reranker(
     def subset(idx):
         return CandidateLists(kept.features[idx], kept.rows[idx], kept.question_embeddings[idx])
 
-    model = Reranker(num_features=NUM_FEATURES, embedding_dim=table.embeddings.shape[1])
+    model = Reranker(num_features=lists.features.shape[-1], embedding_dim=table.embeddings.shape[1])
     model.adapt(kept.features[tr])
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
