@@ -118,7 +118,17 @@ async def service_error_handler(request: Request, exc: Exception) -> JSONRespons
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422 shape, made safe for whatever the request put into the errors (see `_JSON_SAFE`)."""
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse(status_code=422, content={"detail": _safe(exc.errors())})
+    return JSONResponse(status_code=422, content={"detail": _safe([_shorten(e) for e in exc.errors()])})
+
+
+MAX_ECHOED_INPUT = 200  # characters of a rejected string sent back in the error (a 2000+ one is noise)
+
+
+def _shorten(error: dict[str, Any]) -> dict[str, Any]:
+    value = error.get("input")
+    if isinstance(value, str) and len(value) > MAX_ECHOED_INPUT:
+        return {**error, "input": value[:MAX_ECHOED_INPUT] + f"... ({len(value)} characters)"}
+    return error
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         log_dir=Path(args.log_dir) if args.log_dir else None,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # A shell starts a background job (`make run &`, nohup) with SIGINT ignored, but uvicorn in the
+    # children handles it anyway: a group Ctrl-C would stop the services and leave this loop
+    # restarting them. Stop with them instead.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(f"starting services for artifact version {version} ...", flush=True)
     try:
         stack.start_all()

@@ -67,3 +67,27 @@ def test_launcher_restarts_a_service_that_dies(tiny_artifacts, tmp_path):
     finally:
         os.killpg(launcher.pid, signal.SIGTERM)
         launcher.wait(30)
+
+
+def test_group_ctrl_c_stops_a_launcher_started_in_the_background(tiny_artifacts, tmp_path):
+    # A shell starts background jobs with SIGINT ignored; the uvicorn children still stop on it, and
+    # the launcher must stop with them rather than restart them.
+    ports = {"gateway": free_port(), "retrieval": free_port(), "ranking": free_port()}
+    log_path = tmp_path / "launcher.log"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "launcher", "--artifacts", str(tiny_artifacts), "--log-dir", str(tmp_path),
+         "--gateway-port", str(ports["gateway"]), "--retrieval-port", str(ports["retrieval"]),
+         "--ranking-port", str(ports["ranking"])],
+        cwd=REPO_ROOT, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        wait_for(lambda: "ready:" in log_path.read_text(), timeout=240)
+        os.killpg(launcher.pid, signal.SIGINT)
+        assert launcher.wait(60) == 0, log_path.read_text()
+        assert "restarting" not in log_path.read_text()
+        assert not ready(f"http://127.0.0.1:{ports['gateway']}")
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGTERM)
+            launcher.wait(30)

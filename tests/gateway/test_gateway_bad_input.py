@@ -121,6 +121,15 @@ def test_value_json_cannot_carry_is_422_naming_the_field(
     assert retrieval.requests == []
 
 
+def test_an_overlong_question_is_not_echoed_back_whole(app: FastAPI) -> None:
+    with TestClient(app) as client:
+        response = client.post("/v1/recommend", json={"question": "why " * 750})
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "question"] and "2000" in error["msg"], response.text
+    assert error["input"].endswith("... (3000 characters)") and len(error["input"]) < 250, response.text
+
+
 def test_newlines_and_tabs_in_a_question_are_fine(app: FastAPI) -> None:
     with TestClient(app) as client:
         response = client.post("/v1/recommend", json={"question": "Why\tis the sky\r\nblue?"})
