@@ -115,13 +115,13 @@ async def service_error_handler(request: Request, exc: Exception) -> JSONRespons
     return JSONResponse({"detail": _safe(exc.detail)}, status_code=exc.status_code)
 
 
+MAX_ECHOED_INPUT = 200  # characters of a rejected string sent back in the error (a 2000+ one is noise)
+
+
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422 shape, made safe for whatever the request put into the errors (see `_JSON_SAFE`)."""
     assert isinstance(exc, RequestValidationError)
     return JSONResponse(status_code=422, content={"detail": _safe([_shorten(e) for e in exc.errors()])})
-
-
-MAX_ECHOED_INPUT = 200  # characters of a rejected string sent back in the error (a 2000+ one is noise)
 
 
 def _shorten(error: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from ranking_service.features import AnswerTable, candidate_features  # noqa: E402
+from ranking_service.features import AnswerTable  # noqa: E402
 from ranking_service.lexical import BM25  # noqa: E402
 from ranking_service.neighbours import build_neighbours  # noqa: E402
 from retrieval_service import index as faiss_index  # noqa: E402
@@ -31,7 +31,7 @@ from retrieval_service.encoder import SentenceEncoder  # noqa: E402
 from training import data as qa_data  # noqa: E402
 from training.config import DEFAULT_DATA_DIR, TrainConfig  # noqa: E402
 from training.metrics import gold_ranks, retrieval_metrics  # noqa: E402
-from training.reranker import CandidateLists, train_reranker  # noqa: E402
+from training.reranker import CandidateLists, build_lists, reranker_scores, sort_by_score, train_reranker  # noqa: E402
 from training.train import split_training  # noqa: E402
 
 
@@ -47,17 +47,6 @@ def chunks(text: str, words: int = 60, cap: int = 8) -> list[str]:
             out.append(" ".join(current[:words]))
             current = current[words:]
     return (out + [" ".join(current)] if current else out)[:cap]
-
-
-def model_scores(model, lists: CandidateLists, answers: np.ndarray, batch: int = 256) -> np.ndarray:
-    """(n, c) reranker scores of every candidate list."""
-    out = []
-    for start in range(0, len(lists.rows), batch):
-        part = slice(start, start + batch)
-        inputs = {"features": lists.features[part], "question": lists.question_embeddings[part],
-                  "answers": answers[lists.rows[part]]}
-        out.append(np.asarray(model(inputs, training=False)))
-    return np.concatenate(out)
 
 
 def main() -> None:
@@ -137,30 +126,29 @@ def main() -> None:
 
     def lists(query_texts, vectors, exclude, extra):
         _, rows = faiss_index.search(index, vectors, config.candidates)
-        feats = np.stack([
-            candidate_features(t, v, r, table, None if exclude is None or exclude[i] < 0 else int(exclude[i]))[0]
-            for i, (t, v, r) in enumerate(zip(query_texts, vectors, rows))
-        ])
-        if extra is not None:
-            feats = np.concatenate([feats, extra(vectors, rows, exclude)], axis=-1)
-        return CandidateLists(feats.astype(np.float32), rows, vectors.astype(np.float32))
+        base = build_lists(query_texts, vectors, rows, table, exclude_questions=exclude)
+        if extra is None:
+            return base
+        features = np.concatenate([base.features, extra(vectors, rows, exclude)], axis=-1).astype(np.float32)
+        return CandidateLists(features, rows, base.question_embeddings)
 
-    def run(name, extra=None, seeds=(0,)):
+    def run(name, extra=None, seeds=(0,), exclude_query=True):
         start = time.perf_counter()
         rr, hold = splits["reranker"], splits["holdout"]
-        train_lists = lists([titles[i] for i in rr], questions[rr], reference_row[rr], extra)
+        train_lists = lists([titles[i] for i in rr], questions[rr], reference_row[rr] if exclude_query else None, extra)
         tests = {"eval": (lists(eval_titles, queries, None, extra), gold_eval),
                  "held-out": (lists([titles[i] for i in hold], questions[hold], None, extra), gold_train[hold])}
         models = [train_reranker(train_lists, gold_train[rr], table, seed=s, verbose=0)[0] for s in seeds]
         line = []
         for test, (test_lists, gold) in tests.items():
-            scores = sum(model_scores(model, test_lists, answers) for model in models)  # (n, c): seeds averaged
-            ranked = np.take_along_axis(test_lists.rows, np.argsort(-scores, axis=1, kind="stable"), axis=1)
+            scores = sum(reranker_scores(model, test_lists, table) for model in models)  # (n, c): seeds averaged
+            ranked = sort_by_score(test_lists.rows, scores)
             m = retrieval_metrics(gold_ranks(ranked, gold), cutoffs=(1, 10))
             line.append(f"{test} r@1 {m['recall@1']:.4f} r@10 {m['recall@10']:.4f} mrr@10 {m['mrr@10']:.4f}")
         print(f"{name:52s} {' | '.join(line)}  ({time.perf_counter() - start:.0f} s)", flush=True)
 
     run("shipped features")
+    run("shipped features, training query not left out", exclude_query=False)
     run("shipped features, 3 seeds averaged", seeds=(0, 1, 2))
     run("+ cosine to the answer's first 128 tokens", first_128)
     run("+ chunk cosines (max, mean, first, log count)", chunk_scores)

@@ -111,19 +111,27 @@ def train_reranker(
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
-def rerank(model: Reranker, lists: CandidateLists, table: AnswerTable, batch_size: int = 256) -> npt.NDArray[np.int64]:
-    """Candidate rows re-sorted by reranker score, best first: (n, c)."""
-    out = np.empty_like(lists.rows)
+def reranker_scores(model: Reranker, lists: CandidateLists, table: AnswerTable, batch_size: int = 256) -> npt.NDArray[np.float32]:
+    """Reranker score of every candidate: (n, c), in the lists' candidate order."""
     call = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+    out = np.empty(lists.rows.shape, dtype=np.float32)
     for start in range(0, len(lists.rows), batch_size):
         sl = slice(start, start + batch_size)
-        scores = call(
+        out[sl] = call(
             {
                 "features": tf.constant(lists.features[sl]),
                 "question": tf.constant(lists.question_embeddings[sl]),
                 "answers": tf.constant(table.embeddings[lists.rows[sl]]),
             }
         ).numpy()  # (batch, c)
-        order = np.argsort(-scores, axis=1, kind="stable")
-        out[sl] = np.take_along_axis(lists.rows[sl], order, axis=1)
     return out
+
+
+def sort_by_score(rows: npt.NDArray[np.int64], scores: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
+    """Each list's rows, best score first (ties keep the retrieval order): (n, c)."""
+    return np.take_along_axis(rows, np.argsort(-scores, axis=1, kind="stable"), axis=1)
+
+
+def rerank(model: Reranker, lists: CandidateLists, table: AnswerTable, batch_size: int = 256) -> npt.NDArray[np.int64]:
+    """Candidate rows re-sorted by reranker score, best first: (n, c)."""
+    return sort_by_score(lists.rows, reranker_scores(model, lists, table, batch_size))
