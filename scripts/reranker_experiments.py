@@ -3,7 +3,8 @@
 Trains the shipped reranker, and variants with extra per-candidate features, on the same candidate
 lists as `python -m training` (defaults: no fine-tuning, seed 0), and prints recall@1 / recall@10 /
 MRR@10 on the eval questions and on the held-out training questions. Embeddings are cached in
---cache (the first run embeds the answers three ways: about 6 minutes on 2 cores).
+--cache (the first run embeds the answers four ways, once per token: about 9 minutes on 2 cores,
+and 0.6 GB of token vectors on disk).
 
     .venv/bin/python scripts/reranker_experiments.py [--cache /tmp/reranker-experiments]
 """
@@ -22,12 +23,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from ranking_service.features import AnswerTable  # noqa: E402
 from ranking_service.lexical import BM25  # noqa: E402
 from ranking_service.neighbours import build_neighbours  # noqa: E402
 from retrieval_service import index as faiss_index  # noqa: E402
-from retrieval_service.encoder import SentenceEncoder  # noqa: E402
+from retrieval_service.encoder import SentenceEncoder, split_by_length  # noqa: E402
 from training import data as qa_data  # noqa: E402
 from training.config import DEFAULT_DATA_DIR, TrainConfig  # noqa: E402
 from training.metrics import gold_ranks, retrieval_metrics  # noqa: E402
@@ -47,6 +49,30 @@ def chunks(text: str, words: int = 60, cap: int = 8) -> list[str]:
             out.append(" ".join(current[:words]))
             current = current[words:]
     return (out + [" ".join(current)] if current else out)[:cap]
+
+
+def token_vectors(encoder: SentenceEncoder, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """MiniLM's L2-normalised last-layer token vectors of every text, ragged: (tokens, dim) float16
+    and (n + 1,) offsets. The mean of these (before normalising) is the sentence vector."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)] * 2, reduce_retracing=True)
+    def sequence(ids, mask):
+        out = encoder.backbone({"token_ids": ids, "segment_ids": tf.zeros_like(ids), "padding_mask": mask})
+        return tf.math.l2_normalize(out["sequence_output"], -1)  # (batch, seq, dim)
+
+    token_lists = encoder.tokenize(texts)
+    lengths = np.asarray([len(t) for t in token_lists])
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    out = np.zeros((offsets[-1], encoder.dim), np.float16)
+    order = np.argsort(lengths, kind="stable")[::-1]
+    bounds = split_by_length(list(lengths[order]), 32)
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        rows = order[start:stop]
+        ids, mask = encoder.pad([token_lists[i] for i in rows])
+        vectors = sequence(tf.constant(ids), tf.constant(mask)).numpy()
+        for j, r in enumerate(rows):
+            out[offsets[r] : offsets[r + 1]] = vectors[j, : lengths[r]]
+    return out, offsets
 
 
 def main() -> None:
@@ -85,6 +111,17 @@ def main() -> None:
     slots = np.concatenate([np.arange(len(cs)) for cs in pieces])
     chunk_table[owners, slots], chunk_mask[owners, slots] = piece_vectors, True
 
+    def cached_tokens(name, items):
+        if not (args.cache / f"{name}_tokens.npy").exists():
+            encoder = encoders.setdefault(config.max_length, SentenceEncoder.pretrained(max_length=config.max_length))
+            vectors, offsets = token_vectors(encoder, items)
+            np.save(args.cache / f"{name}_tokens.npy", vectors)
+            np.save(args.cache / f"{name}_offsets.npy", offsets)
+        return np.load(args.cache / f"{name}_tokens.npy"), np.load(args.cache / f"{name}_offsets.npy")
+
+    answer_tokens = cached_tokens("answers", texts)
+    query_tokens = {"train": cached_tokens("train_titles", titles), "eval": cached_tokens("eval_titles", eval_titles)}
+
     index = faiss_index.build_index(answers, config.index_factory)
     votes = np.asarray([np.nan if a.score is None else a.score for a in corpus.answers], dtype=np.float32)
     neighbours = build_neighbours(answers, questions[known], gold_train[known], k=config.hubness_k)
@@ -93,10 +130,10 @@ def main() -> None:
     reference_row[known] = np.arange(len(known))
     ref_questions, ref_gold = questions[known], gold_train[known]
 
-    def first_128(q, rows, exclude):
+    def first_128(q, rows, exclude, who):
         return np.einsum("nd,ncd->nc", q, answers_128[rows])[..., None]
 
-    def chunk_scores(q, rows, exclude):
+    def chunk_scores(q, rows, exclude, who):
         sims = np.einsum("nd,ncjd->ncj", q, chunk_table[rows])  # (n, c, 8)
         mask = chunk_mask[rows]
         best = np.where(mask, sims, -1).max(-1)
@@ -105,7 +142,7 @@ def main() -> None:
     def answer_hop(mode):
         """Candidate vs the answers of the query's 5 nearest training questions (see the README)."""
 
-        def features(q, rows, exclude):
+        def features(q, rows, exclude, who):
             sims = q @ ref_questions.T  # (n, n_ref)
             for i, e in enumerate(exclude if exclude is not None else []):
                 if e >= 0:
@@ -124,38 +161,102 @@ def main() -> None:
 
         return features
 
-    def lists(query_texts, vectors, exclude, extra):
-        _, rows = faiss_index.search(index, vectors, config.candidates)
-        base = build_lists(query_texts, vectors, rows, table, exclude_questions=exclude)
+    def list_context(q, rows, exclude, who):
+        """Pseudo-relevance feedback: each candidate vs the other candidates of its list."""
+        vectors = answers[rows]  # (n, c, dim), in dense order
+        sims = np.einsum("ncd,nkd->nck", vectors, vectors)  # (n, c, c)
+        others = ~np.eye(rows.shape[1], dtype=bool)[None]
+        dense = np.einsum("nd,ncd->nc", q, vectors)
+        weights = np.exp(20 * (dense - dense[:, :1]))[:, None, :] * others  # softmax-like, self excluded
+        feedback = (sims * weights).sum(-1) / weights.sum(-1)
+        top10 = (sims[:, :, :10] * others[:, :, :10]).sum(-1) / others[:, :, :10].sum(-1)
+        above = np.where(np.tril(others[0])[None], sims, -1.0).max(-1)  # closest better-ranked candidate
+        above[:, 0] = 0
+        return np.stack([feedback, top10, above], -1)
+
+    title_bm25 = BM25.fit([titles[i] for i in known])
+
+    def lexical_hop(q, rows, exclude, who):
+        """BM25 of the query against the titles of each candidate's nearest training questions."""
+        out = np.zeros(rows.shape + (2,), np.float32)
+        for i, text in enumerate(who["texts"]):
+            scores = title_bm25.score_all(text)  # (n_ref,)
+            ids = neighbours.ids[rows[i]][:, : neighbours.k]  # (c, k)
+            valid = (ids >= 0) & (ids != (exclude[i] if exclude is not None else -1))
+            hop = np.where(valid, scores[np.maximum(ids, 0)], 0.0)
+            out[i, :, 0], out[i, :, 1] = hop.max(1), hop.sum(1) / np.maximum(valid.sum(1), 1)
+        return out
+
+    def token_maxsim(q, rows, exclude, who):
+        """Untrained late interaction (ColBERT's MaxSim) on MiniLM's token vectors, [CLS]/[SEP] dropped:
+        each query token's best cosine to any answer token, then the mean, min and mean of all pairs."""
+        q_vectors, q_offsets = query_tokens[who["source"]]
+        a_vectors, a_offsets = answer_tokens
+        out = np.zeros(rows.shape + (3,), np.float32)
+        for i, j in enumerate(who["idx"]):
+            qt = q_vectors[q_offsets[j] + 1 : q_offsets[j + 1] - 1].astype(np.float32)  # (m, dim)
+            for c, r in enumerate(rows[i]):
+                sims = qt @ a_vectors[a_offsets[r] + 1 : a_offsets[r + 1] - 1].astype(np.float32).T  # (m, t)
+                if sims.size:
+                    best = sims.max(1)
+                    out[i, c] = best.mean(), best.min(), sims.mean()
+        return out
+
+    rr, hold = splits["reranker"], splits["holdout"]
+    query_sets = {
+        "train": {"texts": [titles[i] for i in rr], "vectors": questions[rr], "source": "train", "idx": rr, "gold": gold_train[rr]},
+        "eval": {"texts": eval_titles, "vectors": queries, "source": "eval", "idx": np.arange(len(eval_titles)), "gold": gold_eval},
+        "held-out": {"texts": [titles[i] for i in hold], "vectors": questions[hold], "source": "train", "idx": hold,
+                     "gold": gold_train[hold]},
+    }
+
+    extra_cache: dict = {}  # the same extra features are not computed twice (token MaxSim takes minutes)
+
+    def lists(who, exclude, extra):
+        _, rows = faiss_index.search(index, who["vectors"], config.candidates)
+        base = build_lists(who["texts"], who["vectors"], rows, table, exclude_questions=exclude)
         if extra is None:
             return base
-        features = np.concatenate([base.features, extra(vectors, rows, exclude)], axis=-1).astype(np.float32)
-        return CandidateLists(features, rows, base.question_embeddings)
+        key = (extra, id(who), exclude is None)
+        if key not in extra_cache:
+            extra_cache[key] = extra(who["vectors"], rows, exclude, who)
+        more = extra_cache[key]
+        return CandidateLists(np.concatenate([base.features, more], axis=-1).astype(np.float32), rows, base.question_embeddings)
 
-    def run(name, extra=None, seeds=(0,), exclude_query=True):
+    def run(name, extra=None, seeds=(0,), exclude_query=True, train_fraction=1.0, **model_options):
         start = time.perf_counter()
-        rr, hold = splits["reranker"], splits["holdout"]
-        train_lists = lists([titles[i] for i in rr], questions[rr], reference_row[rr] if exclude_query else None, extra)
-        tests = {"eval": (lists(eval_titles, queries, None, extra), gold_eval),
-                 "held-out": (lists([titles[i] for i in hold], questions[hold], None, extra), gold_train[hold])}
-        models = [train_reranker(train_lists, gold_train[rr], table, seed=s, verbose=0)[0] for s in seeds]
+        train_lists = lists(query_sets["train"], reference_row[rr] if exclude_query else None, extra)
+        train_gold = query_sets["train"]["gold"]
+        if train_fraction < 1:  # a seeded subset of the training lists: the learning curve
+            keep = np.random.default_rng(1).permutation(len(train_gold))[: int(len(train_gold) * train_fraction)]
+            train_lists = CandidateLists(train_lists.features[keep], train_lists.rows[keep], train_lists.question_embeddings[keep])
+            train_gold = train_gold[keep]
+        models = [train_reranker(train_lists, train_gold, table, seed=s, verbose=0, **model_options)[0] for s in seeds]
         line = []
-        for test, (test_lists, gold) in tests.items():
+        for test in ("eval", "held-out"):
+            test_lists = lists(query_sets[test], None, extra)
             scores = sum(reranker_scores(model, test_lists, table) for model in models)  # (n, c): seeds averaged
             ranked = sort_by_score(test_lists.rows, scores)
-            m = retrieval_metrics(gold_ranks(ranked, gold), cutoffs=(1, 10))
+            m = retrieval_metrics(gold_ranks(ranked, query_sets[test]["gold"]), cutoffs=(1, 10))
             line.append(f"{test} r@1 {m['recall@1']:.4f} r@10 {m['recall@10']:.4f} mrr@10 {m['mrr@10']:.4f}")
         print(f"{name:52s} {' | '.join(line)}  ({time.perf_counter() - start:.0f} s)", flush=True)
 
     run("shipped features")
     run("shipped features, training query not left out", exclude_query=False)
     run("shipped features, 3 seeds averaged", seeds=(0, 1, 2))
+    for fraction in (0.25, 0.5, 0.75, 1.0):  # does more training data help? (2 seeds each)
+        run(f"shipped features, {fraction:.0%} of the training lists, 2 seeds", seeds=(0, 1), train_fraction=fraction)
+    for projection, hidden in ((16, 32), (64, 64), (128, 64), (32, 128)):  # shipped: 32, 32
+        run(f"reranker projection {projection}, hidden {hidden}", projection_dim=projection, hidden_units=hidden)
     run("+ cosine to the answer's first 128 tokens", first_128)
     run("+ chunk cosines (max, mean, first, log count)", chunk_scores)
+    run("+ list context (feedback, top-10 mean, closest above)", list_context)
+    run("+ lexical hop (BM25 vs neighbour question titles)", lexical_hop)
+    run("+ token MaxSim (mean, min, all-pairs mean)", token_maxsim)
+    run("+ token MaxSim, 3 seeds averaged", token_maxsim, seeds=(0, 1, 2))
     run("+ answer hop, own answer masked (reveals membership)", answer_hop("masked"))
     run("+ answer hop, own answer at cosine 1 (reveals it too)", answer_hop("own"))
     run("+ answer hop, blind to membership", answer_hop("blind"))
-
 
 if __name__ == "__main__":
     main()

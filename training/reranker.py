@@ -70,8 +70,11 @@ def train_reranker(
     validation_fraction: float = 0.1,
     seed: int = 0,
     verbose: int = 2,
+    **model_options,
 ) -> tuple[Reranker, dict[str, list[float]]]:
     """Listwise training: softmax over each list, the gold answer as target.
+
+    `model_options` go to `Reranker` (projection_dim, hidden_units, dropout).
 
     Lists whose gold answer was not retrieved teach nothing about ordering and are dropped.
     The best epoch is chosen on a validation slice of the training queries (never the eval set).
@@ -92,7 +95,7 @@ def train_reranker(
     def subset(idx):
         return CandidateLists(kept.features[idx], kept.rows[idx], kept.question_embeddings[idx])
 
-    model = Reranker(num_features=lists.features.shape[-1], embedding_dim=table.embeddings.shape[1])
+    model = Reranker(num_features=lists.features.shape[-1], embedding_dim=table.embeddings.shape[1], **model_options)
     model.adapt(kept.features[tr])
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
