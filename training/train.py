@@ -140,6 +140,7 @@ def run(config: TrainConfig) -> Any:
         )
 
     metrics: dict[str, Any] = {"splits": {k: int(len(v)) for k, v in splits.items()}}
+    ambiguity: dict[str, float] | None = None  # set by the eval set's pass below
     with timer.step("evaluate"):
         known_titles = list(titles[known])
         sets = {"eval": (eval_titles, np.asarray([row_of[p.answer.id] for p in corpus.eval], dtype=np.int64), "eval")}
@@ -171,8 +172,9 @@ def run(config: TrainConfig) -> Any:
             metrics["ceiling"] = {
                 "near_duplicate_threshold": 0.9,
                 "eval_queries_with_near_duplicate": near_duplicate_rate(base_q["eval"], others, sets["eval"][1], other_gold),
-                "reranked_top1": ambiguity,
             }
+            if ambiguity is not None:
+                metrics["ceiling"]["reranked_top1"] = ambiguity
     metrics["timings_s"] = timer.seconds
     metrics["fine_tune_history"] = history
     metrics["reranker_val_loss"] = reranker_history.get("val_loss", [])
