@@ -2,8 +2,8 @@
 
 Nothing here may look at the question an answer was written for: at evaluation time that question
 is the query, so any such feature would leak the answer key. Per-answer parts (embeddings, BM25
-weights, votes, nearest training questions) are precomputed offline; per-request work is a few small array operations, so 100
-candidates cost well under a millisecond before the model runs.
+weights, votes, nearest training questions) are precomputed offline; per-request work is a few
+small array operations, so 100 candidates cost well under a millisecond before the model runs.
 """
 
 from __future__ import annotations

@@ -93,8 +93,7 @@ class QuestionNeighbours:
             take = valid & (position <= k)
             return (sims * take).sum(axis=1) / np.maximum(take.sum(axis=1), 1)
 
-        query_sims = self.questions @ query_embedding.astype(np.float32)  # (n_questions,)
-        hop = query_sims[np.maximum(ids, 0)]  # (c, depth) query vs the candidate's neighbour questions
+        hop = self._query_sims(query_embedding.astype(np.float32), np.maximum(ids, 0))  # (c, depth)
         first_k = valid & (position <= self.k)
         has_any = first_k.any(axis=1)
         return np.stack(
@@ -108,6 +107,19 @@ class QuestionNeighbours:
             ],
             axis=1,
         ).astype(np.float32)
+
+
+    def _query_sims(self, query: npt.NDArray[np.float32], ids: npt.NDArray[np.int32]) -> npt.NDArray[np.float32]:
+        """Cosine of the query to the reference questions `ids` (any shape), at a cost bounded by ids.size.
+
+        One product with every reference question is cheapest while they are few (0.2 ms for 4.5k
+        questions and 100 candidates, against 0.4 ms for gathering), but it grows with the training
+        set (9 ms at 100k); past a few times ids.size, only the questions needed are gathered.
+        """
+        if len(self.questions) <= 4 * ids.size:
+            return (self.questions @ query)[ids]
+        needed, where = np.unique(ids, return_inverse=True)
+        return (self.questions[needed] @ query)[where].reshape(ids.shape)
 
 
 def _sigmoid(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -164,17 +164,13 @@ class SentenceEncoder:
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         token_lists = self.tokenize(texts)
-        lengths = [len(ids) for ids in token_lists]
-        order = np.argsort(lengths, kind="stable")[::-1]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         bar = None
         if progress is True:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(texts), desc="embedding", unit="text")
-        bounds = split_by_length([lengths[i] for i in order], batch_size)
-        for start, stop in zip(bounds[:-1], bounds[1:]):
-            rows = order[start:stop]
+        for rows in self.length_batches(token_lists, batch_size):
             token_ids, mask = self.pad([token_lists[i] for i in rows])
             out[rows] = self._embed(tf.constant(token_ids), tf.constant(mask)).numpy()
             if bar is not None:
@@ -184,6 +180,15 @@ class SentenceEncoder:
         if bar is not None:
             bar.close()
         return out
+
+    @staticmethod
+    def length_batches(token_lists: Sequence[Sequence[int]], batch_size: int) -> Iterator[npt.NDArray[np.int64]]:
+        """Row numbers of `token_lists`, longest first, in sub-batches of similar length (`split_by_length`)."""
+        lengths = [len(ids) for ids in token_lists]
+        order = np.argsort(lengths, kind="stable")[::-1]
+        bounds = split_by_length([lengths[i] for i in order], batch_size)
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            yield order[start:stop]
 
 
 def split_by_length(lengths: Sequence[int], max_size: int, call_cost: int = CALL_COST_TOKENS) -> list[int]:

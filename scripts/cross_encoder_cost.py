@@ -24,7 +24,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from retrieval_service.encoder import SentenceEncoder, split_by_length  # noqa: E402
+from retrieval_service.encoder import SentenceEncoder  # noqa: E402
 from training import data as qa_data  # noqa: E402
 from training.config import DEFAULT_DATA_DIR  # noqa: E402
 
@@ -42,17 +42,15 @@ def main() -> None:
     answers_for = rng.permutation(picks)  # a question with some other answer: a realistic candidate
     encoder = SentenceEncoder.pretrained(max_length=args.max_length)
     backbone = encoder.backbone
-    tokenizer = encoder.tokenizer
-    tokenizer.enable_truncation(args.max_length)
-    encodings = tokenizer.encode_batch([(pairs[i].question, pairs[j].answer.text) for i, j in zip(picks, answers_for)])
+    encodings = encoder.tokenizer.encode_batch(  # truncated to --max-length, as the encoder set it up
+        [(pairs[i].question, pairs[j].answer.text) for i, j in zip(picks, answers_for)])
     lengths = [len(e.ids) for e in encodings]
     head = keras.layers.Dense(1)
 
     def batches(start: int):
         """One request's pairs, longest first, cut into sub-batches of similar length (as the encoder does)."""
-        group = sorted(encodings[start : start + args.batch], key=lambda e: -len(e.ids))
-        bounds = split_by_length([len(e.ids) for e in group], args.batch)
-        return [padded(group[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        group = encodings[start : start + args.batch]
+        return [padded([group[i] for i in rows]) for rows in encoder.length_batches([e.ids for e in group], args.batch)]
 
     def padded(group):
         width = max(len(e.ids) for e in group)

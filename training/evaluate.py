@@ -96,7 +96,8 @@ def ambiguous_misses(
     Analysis only (the models never see an answer's own question): for each query whose top-1 is
     not its gold answer, the highest title cosine between the query and the questions the returned
     answer was written for. Above a threshold, the miss is most likely label noise of the
-    single-gold protocol rather than a wrong answer, so `1 - share` bounds recall@1 from above.
+    single-gold protocol rather than a wrong answer: counting such misses as hits would raise
+    recall@1 by their share, and the remaining misses are ranking errors.
 
     Args:
         top1_rows: (n,) each query's top-ranked answer row.

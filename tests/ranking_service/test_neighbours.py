@@ -86,3 +86,19 @@ def test_ids_must_point_at_reference_questions():
     with pytest.raises(ValueError, match="past"):
         QuestionNeighbours(ids=np.array([[3]], np.int32), sims=np.zeros((1, 1), np.float32),
                            questions=unit([1, 0]), k=1)
+
+
+def test_many_reference_questions_give_the_same_features():
+    """Past a few times the neighbours a request needs, only those questions are compared with the
+    query (`_query_sims`): the features must not change with that choice."""
+    rng = np.random.default_rng(0)
+    answers = unit(*rng.normal(size=(30, 8)))
+    questions = unit(*rng.normal(size=(60, 8)))
+    nb = build_neighbours(answers, questions, rng.integers(0, 30, 60), k=3)
+    query, rows = unit(rng.normal(size=8))[0], np.array([3, 17])
+    assert len(questions) <= 4 * nb.ids[rows].size  # few questions: one product with all of them
+    dense = answers[rows] @ query
+    # The same table with padding questions appended (never anyone's neighbour): the gathering path.
+    many = np.concatenate([nb.questions, np.zeros((5000, 8), np.float32)])
+    padded = QuestionNeighbours(ids=nb.ids, sims=nb.sims, questions=many, k=nb.k)
+    assert np.allclose(padded.features(query, rows, dense), nb.features(query, rows, dense), atol=1e-6)
